@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // These tests prove the harness: two (or more) libsignal parties talk to each
@@ -133,6 +135,8 @@ func TestLibsignalHarness(t *testing.T) {
 			})
 		}
 	})
+	t.Run("X3DH", func(t *testing.T) { testX3DH(t, o) })
+	t.Run("ImportRecords", func(t *testing.T) { testImportRecords(t, o) })
 	t.Run("SealedSenderV1", func(t *testing.T) { testSealedV1(t, o) })
 	t.Run("SealedSenderV2", func(t *testing.T) { testSealedV2(t, o) })
 	t.Run("SenderKey", func(t *testing.T) { testSenderKey(t, o) })
@@ -184,6 +188,9 @@ func testPQXDH(t *testing.T, o *Oracle, oneTimePreKey bool) {
 				t.Fatalf("first message type %d, want %d", ca.Type, MessagePreKey)
 			}
 			receive(t, bob, alice, ca, "a0")
+			if ca.Body[0] != 0x44 {
+				t.Fatalf("PQXDH message version byte %#x, want 0x44", ca.Body[0])
+			}
 		} else if ca.Type != MessageWhisper {
 			t.Fatalf("message %d type %d, want %d", i, ca.Type, MessageWhisper)
 		}
@@ -224,6 +231,119 @@ func testPQXDH(t *testing.T, o *Oracle, oneTimePreKey bool) {
 	}
 	if id, err := bob.PeerIdentity(ctx, alice.Address()); err != nil || !bytes.Equal(id, alice.IdentityKey) {
 		t.Fatalf("bob's stored identity for alice = %x, %v", id, err)
+	}
+}
+
+// testX3DH: libsignal 0.72.1 still accepts a bundle without a Kyber prekey
+// and then runs X3DH, session version 3.
+func testX3DH(t *testing.T, o *Oracle) {
+	ctx := t.Context()
+	alice := newParty(t, o, PartyConfig{})
+	bob := newParty(t, o, PartyConfig{})
+	b, err := bob.BundleWith(ctx, BundleOptions{OneTimePreKey: true, NoKyber: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.KyberPreKey != nil || b.KyberPreKeySignature != nil {
+		t.Fatalf("bundle without Kyber has Kyber fields: %+v", b)
+	}
+	if err := alice.ProcessBundle(ctx, bob.Address(), b); err != nil {
+		t.Fatalf("ProcessBundle: %v", err)
+	}
+	c := send(t, alice, bob, "x3dh")
+	// Version byte: message version 3 ‖ current version 4.
+	if c.Type != MessagePreKey || c.Body[0] != 0x34 {
+		t.Fatalf("first message: type %d version byte %#x, want %d and 0x34", c.Type, c.Body[0], MessagePreKey)
+	}
+	receive(t, bob, alice, c, "x3dh")
+	receive(t, alice, bob, send(t, bob, alice, "back"), "back")
+	info, err := bob.SessionInfo(ctx, alice.Address())
+	if err != nil || info.SessionVersion != 3 {
+		t.Fatalf("session version %d (%v), want 3", info.SessionVersion, err)
+	}
+}
+
+// testImportRecords hands libsignal prekeys whose key pairs were made
+// outside it, as records built field by field (storage.proto:
+// PreKeyRecordStructure, SignedPreKeyRecordStructure, which Kyber prekey
+// records share), and runs PQXDH against them.
+func testImportRecords(t *testing.T, o *Oracle) {
+	ctx := t.Context()
+	identity, err := o.KeyPair(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := newParty(t, o, PartyConfig{IdentityPrivate: identity.Private})
+	alice := newParty(t, o, PartyConfig{})
+	pre, err := o.KeyPair(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := o.KeyPair(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kem, err := o.KEMGenerate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signedSig, err := o.XEdDSASign(ctx, identity.Private, signed.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kemSig, err := o.XEdDSASign(ctx, identity.Private, kem.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	record := func(id uint32, public, private, signature []byte) []byte {
+		var b []byte
+		b = protowire.AppendTag(b, 1, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(id))
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendBytes(b, public)
+		b = protowire.AppendTag(b, 3, protowire.BytesType)
+		b = protowire.AppendBytes(b, private)
+		if signature != nil {
+			b = protowire.AppendTag(b, 4, protowire.BytesType)
+			b = protowire.AppendBytes(b, signature)
+			b = protowire.AppendTag(b, 5, protowire.Fixed64Type)
+			b = protowire.AppendFixed64(b, uint64(time.Now().UnixMilli()))
+		}
+		return b
+	}
+	const preID, signedID, kyberID = 901, 902, 903
+	err = bob.ImportRecords(ctx, Records{
+		PreKeys:       [][]byte{record(preID, pre.Public, pre.Private, nil)},
+		SignedPreKeys: [][]byte{record(signedID, signed.Public, signed.Private, signedSig)},
+		KyberPreKeys:  [][]byte{record(kyberID, kem.Public, kem.Secret, kemSig)},
+	})
+	if err != nil {
+		t.Fatalf("ImportRecords: %v", err)
+	}
+	id := uint32(preID)
+	err = alice.ProcessBundle(ctx, bob.Address(), Bundle{
+		RegistrationID: bob.RegistrationID, DeviceID: bob.DeviceID,
+		PreKeyID: &id, PreKey: pre.Public,
+		SignedPreKeyID: signedID, SignedPreKey: signed.Public, SignedPreKeySignature: signedSig,
+		IdentityKey:   bob.IdentityKey,
+		KyberPreKeyID: kyberID, KyberPreKey: kem.Public, KyberPreKeySignature: kemSig,
+	})
+	if err != nil {
+		t.Fatalf("ProcessBundle: %v", err)
+	}
+	receive(t, bob, alice, send(t, alice, bob, "imported"), "imported")
+
+	// A bundle whose Kyber signature does not verify is refused.
+	carol := newParty(t, o, PartyConfig{})
+	err = carol.ProcessBundle(ctx, bob.Address(), Bundle{
+		RegistrationID: bob.RegistrationID, DeviceID: bob.DeviceID,
+		SignedPreKeyID: signedID, SignedPreKey: signed.Public, SignedPreKeySignature: signedSig,
+		IdentityKey:   bob.IdentityKey,
+		KyberPreKeyID: kyberID, KyberPreKey: kem.Public, KyberPreKeySignature: flip(kemSig, 3),
+	})
+	if err == nil {
+		t.Fatal("ProcessBundle accepted a bad Kyber prekey signature")
 	}
 }
 
@@ -377,6 +497,29 @@ func testSealedV2(t *testing.T, o *Oracle) {
 	}
 	if _, _, err := o.MultiRecipientForSingle(ctx, sent, erin, 0); ErrorName(err) != "NoRecord" {
 		t.Fatalf("excluded recipient: err = %v, want NoRecord", err)
+	}
+
+	// The same kind of message with the SenderKeyMessage made beforehand and
+	// passed as raw contents.
+	body, err := alice.GroupEncrypt(ctx, distributionID, []byte("raw contents"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, err = alice.SealedMultiEncrypt(ctx, recipients, nil, SealedContent{
+		SenderCertificate: cert, USMCType: MessageSenderKey, Contents: body, GroupID: groupID,
+	})
+	if err != nil {
+		t.Fatalf("SealedMultiEncrypt of raw contents: %v", err)
+	}
+	for _, d := range devices {
+		received, _, err := o.MultiRecipientForSingle(ctx, sent, d.Name, d.DeviceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := d.SealedGroupDecrypt(ctx, received, c.trust.Public, now)
+		if err != nil || string(res.Plaintext) != "raw contents" || res.ContentHint != HintDefault {
+			t.Fatalf("SealedGroupDecrypt(%s) of raw contents = %+v, %v", d.Address(), res, err)
+		}
 	}
 
 	// One recipient, whisper contents: the split is cross-checked against
