@@ -807,7 +807,7 @@ type BenchOp string
 // Benchmarked libsignal operations; setup happens outside the timed loop.
 const (
 	// BenchPQXDHAlice is processPreKeyBundle of a PQXDH bundle with a
-	// one-time prekey.
+	// one-time prekey, to a new peer address each run.
 	BenchPQXDHAlice BenchOp = "pqxdh_alice"
 	// BenchPQXDHBob is deserializing and decrypting a first
 	// PreKeySignalMessage (1 KiB payload) from a new sender, including the
@@ -823,7 +823,9 @@ const (
 	BenchSenderKeyEncrypt BenchOp = "sender_key_encrypt"
 )
 
-// BenchResult is one timing of libsignal.
+// BenchResult is one timing of libsignal. The times include the Node
+// bridge: every store access is an async call back into JavaScript, which
+// dominates the cheap operations.
 type BenchResult struct {
 	Op         BenchOp `json:"op"`
 	Iterations int     `json:"iterations"`
