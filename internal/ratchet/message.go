@@ -2,6 +2,7 @@ package ratchet
 
 import (
 	"crypto/hmac"
+	"encoding/binary"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -72,8 +73,8 @@ func ParseMessage(b []byte) (*Message, error) {
 	if len(b) > MaxMessageSize {
 		return nil, perr(fmt.Sprintf("longer than %d bytes", MaxMessageSize), nil)
 	}
-	if b[0]>>4 != Version {
-		return nil, perr(fmt.Sprintf("version %d", b[0]>>4), ErrVersion)
+	if b[0] != versionByte {
+		return nil, perr(fmt.Sprintf("version byte 0x%02x", b[0]), ErrVersion)
 	}
 	m := &Message{serialized: append([]byte(nil), b...)}
 	var hasKey, hasCounter, hasCiphertext bool
@@ -142,6 +143,13 @@ func (m *Message) verifyMAC(macKey *[32]byte, sender, receiver keys.PublicKey) b
 
 // PreKeyMessage is a parsed PreKeySignalMessage: Alice's messages until Bob
 // answers, carrying what Bob needs to run PQXDH.
+//
+// Only the inner SignalMessage is authenticated (its MAC covers both
+// identity keys); every key and id of the wrapper feeds PQXDH, so changing one
+// makes the MAC fail. The exception, inherited from libsignal's wire format,
+// is RegistrationID: it is informational (it tells a reinstalled device from
+// the old one) and a relay could rewrite it undetected, so nothing may rely on
+// it for security.
 type PreKeyMessage struct {
 	RegistrationID uint32
 	HasPreKey      bool
@@ -171,12 +179,12 @@ func ParsePreKeyMessage(b []byte) (*PreKeyMessage, error) {
 	if len(b) > maxPreKeyMessageSize {
 		return nil, perr(fmt.Sprintf("longer than %d bytes", maxPreKeyMessageSize), nil)
 	}
-	if b[0]>>4 != Version {
-		return nil, perr(fmt.Sprintf("version %d", b[0]>>4), ErrVersion)
+	if b[0] != versionByte {
+		return nil, perr(fmt.Sprintf("version byte 0x%02x", b[0]), ErrVersion)
 	}
 	p := &PreKeyMessage{serialized: append([]byte(nil), b...)}
 	var base, identity, inner []byte
-	var hasSigned, hasKEMID bool
+	var hasSigned, hasKEMID, hasRegistration bool
 	err := pb.Walk(p.serialized[1:], func(f pb.Field) error {
 		var err error
 		switch f.Num {
@@ -192,6 +200,7 @@ func ParsePreKeyMessage(b []byte) (*PreKeyMessage, error) {
 			inner, err = f.BytesMax(MaxMessageSize)
 		case 5:
 			p.RegistrationID, err = f.Uint32()
+			hasRegistration = true
 		case 6:
 			var id uint32
 			id, err = f.Uint32()
@@ -202,13 +211,18 @@ func ParsePreKeyMessage(b []byte) (*PreKeyMessage, error) {
 			p.KEMPreKeyID, hasKEMID = keys.KEMPreKeyID(id), true
 		case 8:
 			p.KEMCiphertext, err = f.BytesExact(1 + keys.KEMCiphertextSize)
+		default:
+			// Unlike a SignalMessage, this wrapper is not covered by a
+			// MAC: refusing unknown fields keeps it from carrying
+			// anything unauthenticated beyond what libsignal writes.
+			err = fmt.Errorf("unknown field %d", f.Num)
 		}
 		return err
 	})
 	if err != nil {
 		return nil, perr("bad protobuf", err)
 	}
-	if base == nil || identity == nil || inner == nil || !hasSigned {
+	if base == nil || identity == nil || inner == nil || !hasSigned || !hasRegistration {
 		return nil, perr("missing field", nil)
 	}
 	if !hasKEMID || p.KEMCiphertext == nil {
@@ -228,6 +242,27 @@ func ParsePreKeyMessage(b []byte) (*PreKeyMessage, error) {
 
 // Bytes returns the serialized message. The caller must not modify it.
 func (p *PreKeyMessage) Bytes() []byte { return p.serialized }
+
+// digest commits to the fields of the wrapper that the inner MAC does not
+// cover once a session exists: libsignal matches later PreKeySignalMessages
+// to their session by base key alone and ignores the rest, so without this a
+// relay could rewrite them undetected. Alice sends identical values in every
+// PreKeySignalMessage of a session, so honest repeats always match.
+func (p *PreKeyMessage) digest() []byte {
+	h := sha256.New()
+	var b [4 * 5]byte
+	if p.HasPreKey {
+		b[0] = 1
+	}
+	binary.BigEndian.PutUint32(b[4:], uint32(p.PreKeyID))
+	binary.BigEndian.PutUint32(b[8:], uint32(p.SignedPreKeyID))
+	binary.BigEndian.PutUint32(b[12:], uint32(p.KEMPreKeyID))
+	binary.BigEndian.PutUint32(b[16:], p.RegistrationID)
+	h.Write([]byte("Sotto PreKeySignalMessage fields v1"))
+	h.Write(b[:])
+	h.Write(p.KEMCiphertext)
+	return h.Sum(nil)
+}
 
 // pendingPreKey is what Alice repeats in every message until Bob answers.
 type pendingPreKey struct {

@@ -59,6 +59,11 @@ type State struct {
 	localRegistrationID  uint32
 	remoteRegistrationID uint32
 	aliceBaseKey         keys.PublicKey // names the session (Sesame)
+
+	// preKeyDigest, on Bob's side, commits to the unauthenticated fields of
+	// the PreKeySignalMessage that created the session (see
+	// PreKeyMessage.digest); nil on Alice's side.
+	preKeyDigest []byte
 }
 
 // Alice holds what the initiator of a session supplies to [NewAlice].
@@ -132,7 +137,26 @@ func NewBob(b *Bob) *State {
 		localRegistrationID:  b.RegistrationID,
 		remoteRegistrationID: b.Message.RegistrationID,
 		aliceBaseKey:         b.Message.BaseKey,
+		preKeyDigest:         b.Message.digest(),
 	}
+}
+
+// ErrPreKeyMismatch is returned for a PreKeySignalMessage that names an
+// existing session (by its base key) but differs from the message that
+// created it in a field the MAC does not cover: a tampered repeat.
+var ErrPreKeyMismatch = errors.New("ratchet: PreKeySignalMessage differs from the one that started its session")
+
+// MatchPreKeyMessage reports whether m belongs to this session (same base
+// key). A message that matches by base key but not in its other PQXDH fields
+// is an error: Alice repeats them unchanged in every PreKeySignalMessage.
+func (s *State) MatchPreKeyMessage(m *PreKeyMessage) (bool, error) {
+	if !s.aliceBaseKey.Equal(m.BaseKey) {
+		return false, nil
+	}
+	if s.preKeyDigest != nil && subtle.ConstantTimeCompare(s.preKeyDigest, m.digest()) != 1 {
+		return false, ErrPreKeyMismatch
+	}
+	return true, nil
 }
 
 // RemoteIdentity returns the peer's identity key.

@@ -22,6 +22,8 @@ import (
 //	                                   2: base_key, 4: timestamp (seconds)}
 //	  14: pending_kyber_pre_key PendingKyberPreKey{1: pre_key_id, 2: ciphertext}
 //	  10: remote_registration_id  11: local_registration_id  13: alice_base_key
+//	  100: Sotto's digest of the PreKeySignalMessage that started the session
+//	       (Bob's side; absent elsewhere). libsignal has no such field.
 //
 // Decoders accept every version ever written; encoders write the newest.
 const stateFormatV1 byte = 1
@@ -78,6 +80,9 @@ func (s *State) appendBody(b []byte) []byte {
 		pk = pb.AppendUint(pk, 1, uint64(p.kemPreKeyID))
 		pk = pb.AppendBytes(pk, 2, p.kemCiphertext)
 		b = pb.AppendBytes(b, 14, pk)
+	}
+	if s.preKeyDigest != nil {
+		b = pb.AppendBytes(b, 100, s.preKeyDigest)
 	}
 	return b
 }
@@ -150,6 +155,11 @@ func (s *State) decodeBody(body []byte) error {
 			s.aliceBaseKey, err = parseKey(f)
 		case 14:
 			pendingKEM, err = f.BytesMax(2 * keys.KEMCiphertextSize)
+		case 100:
+			var d []byte
+			if d, err = f.BytesExact(32); err == nil {
+				s.preKeyDigest = append([]byte(nil), d...)
+			}
 		}
 		return err
 	})

@@ -3,7 +3,6 @@ package session
 import (
 	"fmt"
 	"io"
-	"testing"
 	"time"
 
 	"github.com/sotto-chat/sotto/internal/keys"
@@ -39,9 +38,16 @@ func (m *memPreKeys) KEMPreKey(id keys.KEMPreKeyID) (keys.KEMPreKey, error) {
 	return keys.KEMPreKey{}, fmt.Errorf("KEM %d: %w", id, ErrNoPreKey)
 }
 
+// tb is what the helpers need of *testing.T and *rapid.T.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
 // device is one test device with its identity, prekeys and records.
 type device struct {
-	t       testing.TB
+	t       tb
 	rand    io.Reader
 	name    string
 	local   Local
@@ -52,7 +58,7 @@ type device struct {
 
 var epoch = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-func newDevice(t testing.TB, rand io.Reader, name string, identity *keys.KeyPair) *device {
+func newDevice(t tb, rand io.Reader, name string, identity *keys.KeyPair) *device {
 	t.Helper()
 	var id keys.KeyPair
 	if identity != nil {

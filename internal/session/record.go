@@ -163,7 +163,11 @@ func (r *Record) DecryptPreKey(rand io.Reader, local *Local, m *ratchet.PreKeyMe
 	// change only when a message authenticates.
 	tmp := Record{current: r.current, previous: append([]*ratchet.State(nil), r.previous...)}
 	res := &PreKeyResult{RemoteIdentity: m.IdentityKey}
-	if !tmp.promoteMatching(m.BaseKey) {
+	matched, err := tmp.promoteMatching(m)
+	if err != nil {
+		return nil, err
+	}
+	if !matched {
 		s, err := respond(local, m)
 		if err != nil {
 			return nil, err
@@ -181,20 +185,26 @@ func (r *Record) DecryptPreKey(rand io.Reader, local *Local, m *ratchet.PreKeyMe
 	return res, nil
 }
 
-// promoteMatching makes the session with Alice's base key active, if the
-// record has one.
-func (r *Record) promoteMatching(base keys.PublicKey) bool {
-	if r.current != nil && r.current.AliceBaseKey().Equal(base) {
-		return true
-	}
-	for i, s := range r.previous {
-		if s.AliceBaseKey().Equal(base) {
-			r.previous = append(r.previous[:i:i], r.previous[i+1:]...)
-			r.promote(s)
-			return true
+// promoteMatching makes the session that m belongs to (by Alice's base key)
+// active, if the record has one.
+func (r *Record) promoteMatching(m *ratchet.PreKeyMessage) (bool, error) {
+	if r.current != nil {
+		if ok, err := r.current.MatchPreKeyMessage(m); ok || err != nil {
+			return ok, err
 		}
 	}
-	return false
+	for i, s := range r.previous {
+		ok, err := s.MatchPreKeyMessage(m)
+		if err != nil {
+			return false, err
+		}
+		if ok {
+			r.previous = append(r.previous[:i:i], r.previous[i+1:]...)
+			r.promote(s)
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func respond(local *Local, m *ratchet.PreKeyMessage) (*ratchet.State, error) {
