@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"io"
 
-	"google.golang.org/protobuf/encoding/protowire"
-
 	"github.com/sotto-chat/sotto/internal/keys"
 	"github.com/sotto-chat/sotto/internal/pb"
+	"github.com/sotto-chat/sotto/internal/symm"
 )
 
 // VersionV1 is the version byte of a sealed sender v1 message: required
@@ -75,21 +74,24 @@ func sealV1(rand io.Reader, usmc []byte, recipient keys.PublicKey, sender keys.K
 	if err != nil {
 		return nil, err
 	}
-	static := ctrHMACSeal(make([]byte, 0, keys.PublicKeySize+v1MACSize), sender.Public.Bytes(), cipherE, macE)
+	static, err := symm.EncryptCTRHMAC(cipherE[:], macE[:], sender.Public.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("sealed: v1 sender key: %w", err)
+	}
 	cipherS, macS, err := v1StaticKeys(sender.Private, recipient, chain, static)
 	if err != nil {
 		return nil, err
 	}
-	msgLen := len(usmc) + v1MACSize
+	message, err := symm.EncryptCTRHMAC(cipherS[:], macS[:], usmc)
+	if err != nil {
+		return nil, fmt.Errorf("sealed: v1 message: %w", err)
+	}
 	out := make([]byte, 0, 1+pb.SizeBytes(fieldV1Ephemeral, len(ephPub))+
-		pb.SizeBytes(fieldV1Static, len(static))+pb.SizeBytes(fieldV1Message, msgLen))
+		pb.SizeBytes(fieldV1Static, len(static))+pb.SizeBytes(fieldV1Message, len(message)))
 	out = append(out, VersionV1)
 	out = pb.AppendBytes(out, fieldV1Ephemeral, ephPub)
 	out = pb.AppendBytes(out, fieldV1Static, static)
-	// Append the message field's header, then seal in place after it.
-	out = protowire.AppendTag(out, fieldV1Message, protowire.BytesType)
-	out = protowire.AppendVarint(out, uint64(msgLen))
-	return ctrHMACSeal(out, usmc, cipherS, macS), nil
+	return pb.AppendBytes(out, fieldV1Message, message), nil
 }
 
 // v1EphemeralKeys derives chain, cipher and MAC keys from DH(priv, pub) with
@@ -155,9 +157,9 @@ func openV1(body []byte, identity keys.KeyPair) (*USMC, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadMAC, err)
 	}
-	senderKey, err := ctrHMACOpen(static, cipherE, macE)
+	senderKey, err := symm.DecryptCTRHMAC(cipherE[:], macE[:], static)
 	if err != nil {
-		return nil, fmt.Errorf("v1 sender key: %w", err)
+		return nil, fmt.Errorf("v1 sender key: %w", ErrBadMAC)
 	}
 	sender, err := keys.ParsePublicKey(senderKey)
 	if err != nil {
@@ -169,9 +171,9 @@ func openV1(body []byte, identity keys.KeyPair) (*USMC, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadMAC, err)
 	}
-	plain, err := ctrHMACOpen(message, cipherS, macS)
+	plain, err := symm.DecryptCTRHMAC(cipherS[:], macS[:], message)
 	if err != nil {
-		return nil, fmt.Errorf("v1 message: %w", err)
+		return nil, fmt.Errorf("v1 message: %w", ErrBadMAC)
 	}
 	if len(plain) > MaxUSMCSize {
 		return nil, fmt.Errorf("%w: v1 message content is %d bytes, limit %d", ErrMalformed, len(plain), MaxUSMCSize)
