@@ -61,8 +61,11 @@ import (
 // Scannable-format versions. The version is written into the scannable form
 // only; the digits do not depend on it.
 //
-//	1 (2017, libsignal-protocol-java): stable identifiers are E.164 numbers.
-//	2 (2020, libsignal): stable identifiers are service IDs (UUID bytes).
+//	1  libsignal-protocol-java's original format: the stable identifiers
+//	   are E.164 phone numbers.
+//	2  the stable identifiers are service IDs (ACI UUID bytes); what Signal
+//	   clients use now.
+//	   2026: Sotto computes both, and writes 2 to Signal peers.
 const (
 	VersionPhoneNumber uint32 = 1
 	VersionServiceID   uint32 = 2
