@@ -2,12 +2,11 @@ package senderkey
 
 import (
 	"crypto/aes"
-	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/sha256"
-	"crypto/subtle"
-	"errors"
 	"fmt"
+
+	"github.com/sotto-chat/sotto/internal/symm"
 )
 
 // Chain derivation constants (libsignal's SenderChainKey and
@@ -86,47 +85,14 @@ func (k *messageKey) keys() (iv [ivSize]byte, key [cipherKeySize]byte) {
 	return iv, key
 }
 
-// encryptCBC is AES-256-CBC with PKCS#7 padding; the result is a fresh
-// slice of len(plaintext)/16*16+16 bytes.
-func encryptCBC(key *[cipherKeySize]byte, iv *[ivSize]byte, plaintext []byte) []byte {
-	block, err := aes.NewCipher(key[:])
-	if err != nil {
-		panic("senderkey: aes: " + err.Error()) // 32-byte keys are always valid
-	}
-	pad := aes.BlockSize - len(plaintext)%aes.BlockSize
-	out := make([]byte, len(plaintext)+pad)
-	copy(out, plaintext)
-	for i := len(plaintext); i < len(out); i++ {
-		out[i] = byte(pad)
-	}
-	cipher.NewCBCEncrypter(block, iv[:]).CryptBlocks(out, out)
-	return out
+// encryptCBC is AES-256-CBC with PKCS#7 padding (package symm, as
+// libsignal's aes_256_cbc_encrypt).
+func encryptCBC(key *[cipherKeySize]byte, iv *[ivSize]byte, plaintext []byte) ([]byte, error) {
+	return symm.EncryptCBC(key[:], iv[:], plaintext)
 }
 
-var errPadding = errors.New("bad ciphertext length or padding")
-
-// decryptCBC reverses encryptCBC. The padding check does not branch on the
-// padding bytes, although only an authenticated sender can reach it.
+// decryptCBC reverses encryptCBC. symm checks the padding in constant time,
+// although only an authenticated sender can reach it here.
 func decryptCBC(key *[cipherKeySize]byte, iv *[ivSize]byte, ciphertext []byte) ([]byte, error) {
-	if len(ciphertext) == 0 || len(ciphertext)%aes.BlockSize != 0 {
-		return nil, errPadding
-	}
-	block, err := aes.NewCipher(key[:])
-	if err != nil {
-		panic("senderkey: aes: " + err.Error())
-	}
-	out := make([]byte, len(ciphertext))
-	cipher.NewCBCDecrypter(block, iv[:]).CryptBlocks(out, ciphertext)
-	last := out[len(out)-aes.BlockSize:]
-	pad := last[aes.BlockSize-1]
-	good := subtle.ConstantTimeLessOrEq(1, int(pad)) & subtle.ConstantTimeLessOrEq(int(pad), aes.BlockSize)
-	for i := range aes.BlockSize {
-		// Byte i of the last block is padding if i ≥ 16 − pad.
-		inPad := subtle.ConstantTimeLessOrEq(aes.BlockSize-int(pad), i)
-		good &= subtle.ConstantTimeSelect(inPad, subtle.ConstantTimeByteEq(last[i], pad), 1)
-	}
-	if good != 1 {
-		return nil, errPadding
-	}
-	return out[:len(out)-int(pad)], nil
+	return symm.DecryptCBC(key[:], iv[:], ciphertext)
 }

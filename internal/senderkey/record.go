@@ -215,7 +215,10 @@ func (r *Record) Encrypt(rand io.Reader, plaintext []byte) ([]byte, error) {
 	}
 	mk := s.chain.seed()
 	iv, key := mk.keys()
-	ct := encryptCBC(&key, &iv, plaintext)
+	ct, err := encryptCBC(&key, &iv, plaintext)
+	if err != nil {
+		return nil, fmt.Errorf("encrypt sender key message: %w", err)
+	}
 	m, err := NewMessage(rand, s.private, r.id, s.chainID, s.chain.iteration, ct)
 	if err != nil {
 		return nil, err

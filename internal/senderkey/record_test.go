@@ -72,8 +72,8 @@ func TestChainVectors(t *testing.T) {
 			if !bytes.Equal(iv[:], s.IV) || !bytes.Equal(key[:], s.CipherKey) {
 				t.Fatalf("iv %x key %x", iv, key)
 			}
-			ct := encryptCBC(&key, &iv, []byte(s.Plaintext))
-			if !bytes.Equal(ct, s.Ciphertext) {
+			ct, err := encryptCBC(&key, &iv, []byte(s.Plaintext))
+			if err != nil || !bytes.Equal(ct, s.Ciphertext) {
 				t.Fatalf("ciphertext %x, want %x", ct, s.Ciphertext)
 			}
 			pt, err := decryptCBC(&key, &iv, ct)
@@ -96,8 +96,8 @@ func TestCBCPadding(t *testing.T) {
 	var iv [ivSize]byte
 	for n := range 50 {
 		pt := bytes.Repeat([]byte{byte(n)}, n)
-		ct := encryptCBC(&key, &iv, pt)
-		if len(ct) != n/16*16+16 {
+		ct, err := encryptCBC(&key, &iv, pt)
+		if err != nil || len(ct) != n/16*16+16 {
 			t.Fatalf("%d bytes encrypt to %d", n, len(ct))
 		}
 		if got, err := decryptCBC(&key, &iv, ct); err != nil || !bytes.Equal(got, pt) {
@@ -118,7 +118,11 @@ func TestCBCPadding(t *testing.T) {
 	} {
 		// Encrypt the raw block without padding, then strip the padding
 		// block encryptCBC adds.
-		ct := encryptCBC(&key, &iv, last)[:16]
+		ct, err := encryptCBC(&key, &iv, last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ct = ct[:16]
 		if _, err := decryptCBC(&key, &iv, ct); err == nil {
 			t.Fatalf("accepted padding %x", last)
 		}
@@ -520,7 +524,11 @@ func TestForgery(t *testing.T) {
 	mk := st.chain.seed()
 	iv, key := mk.keys()
 	mallory, _ := keys.GenerateKeyPair(testkit.Rand("mallory"))
-	m, err := NewMessage(testkit.Rand("x"), mallory.Private, testID(t), st.chainID, 0, encryptCBC(&key, &iv, []byte("send money")))
+	ct, err := encryptCBC(&key, &iv, []byte("send money"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewMessage(testkit.Rand("x"), mallory.Private, testID(t), st.chainID, 0, ct)
 	if err != nil {
 		t.Fatal(err)
 	}
