@@ -125,7 +125,7 @@ const (
 	// MaxForwardJump is the furthest ahead of the chain a message may be
 	// (libsignal's MAX_FORWARD_JUMPS). The iteration is chosen by the
 	// sender, so without a limit one message could demand billions of
-	// HMACs; 25,000 is about 52,000 HMACs (about 15 ms on a server core,
+	// HMACs; 25,000 is about 52,000 HMACs (about 10 ms on a server core,
 	// see BenchmarkDecryptMaxJump) and more messages than a member
 	// plausibly misses.
 	MaxForwardJump = 25_000
