@@ -52,24 +52,18 @@ func Initiate(rand io.Reader, identity keys.KeyPair, b *Bundle) (*Initiation, er
 	if err != nil {
 		return nil, err
 	}
-	ikm := make([]byte, 0, 32*6)
-	ikm = append(ikm, discontinuity[:]...)
-	for _, dh := range []struct {
-		priv keys.PrivateKey
-		pub  keys.PublicKey
-	}{
-		{identity.Private, b.SignedPreKey},
-		{base.Private, b.IdentityKey},
-		{base.Private, b.SignedPreKey},
-	} {
-		if ikm, err = appendAgreement(ikm, dh.priv, dh.pub); err != nil {
-			return nil, err
-		}
-	}
+	var opk *keys.PublicKey
 	if b.HasPreKey {
-		if ikm, err = appendAgreement(ikm, base.Private, b.PreKey); err != nil {
-			return nil, err
-		}
+		opk = &b.PreKey
+	}
+	ikm, err := agreements(
+		dh{identity.Private, b.SignedPreKey},
+		dh{base.Private, b.IdentityKey},
+		dh{base.Private, b.SignedPreKey},
+		dh{base.Private, deref(opk)},
+	)
+	if err != nil {
+		return nil, err
 	}
 	ct, ss, err := b.KEMPreKey.Encapsulate(rand)
 	if err != nil {
@@ -77,7 +71,7 @@ func Initiate(rand io.Reader, identity keys.KeyPair, b *Bundle) (*Initiation, er
 	}
 	ikm = append(ikm, ss[:]...)
 	init := &Initiation{BaseKey: base, KEMCiphertext: ct}
-	init.Secrets, err = derive(ikm)
+	init.Secrets, err = derive(ikm, Info)
 	return init, err
 }
 
@@ -96,44 +90,61 @@ func Respond(r *Responder, theirIdentity, theirBase keys.PublicKey, kemCiphertex
 	if len(kemCiphertext) == 0 {
 		return Secrets{}, ErrNoKEMPreKey
 	}
-	ikm := make([]byte, 0, 32*6)
-	ikm = append(ikm, discontinuity[:]...)
-	var err error
-	for _, dh := range []struct {
-		priv keys.PrivateKey
-		pub  keys.PublicKey
-	}{
-		{r.SignedPreKey.Private, theirIdentity},
-		{r.Identity.Private, theirBase},
-		{r.SignedPreKey.Private, theirBase},
-	} {
-		if ikm, err = appendAgreement(ikm, dh.priv, dh.pub); err != nil {
-			return Secrets{}, err
-		}
-	}
+	opk := dh{pub: theirBase}
 	if r.OneTimePreKey != nil {
-		if ikm, err = appendAgreement(ikm, r.OneTimePreKey.Private, theirBase); err != nil {
-			return Secrets{}, err
-		}
+		opk.priv = r.OneTimePreKey.Private
+	}
+	ikm, err := agreements(
+		dh{r.SignedPreKey.Private, theirIdentity},
+		dh{r.Identity.Private, theirBase},
+		dh{r.SignedPreKey.Private, theirBase},
+		opk,
+	)
+	if err != nil {
+		return Secrets{}, err
 	}
 	ss, err := r.KEMPreKey.Secret.Decapsulate(kemCiphertext)
 	if err != nil {
 		return Secrets{}, fmt.Errorf("x3dh: decapsulate: %w", err)
 	}
 	ikm = append(ikm, ss[:]...)
-	return derive(ikm)
+	return derive(ikm, Info)
 }
 
-func appendAgreement(ikm []byte, priv keys.PrivateKey, pub keys.PublicKey) ([]byte, error) {
-	s, err := priv.Agree(pub)
-	if err != nil {
-		return nil, fmt.Errorf("x3dh: %w", err)
+// dh is one Diffie-Hellman of the agreement; a zero private or public key
+// means the optional one-time prekey is absent.
+type dh struct {
+	priv keys.PrivateKey
+	pub  keys.PublicKey
+}
+
+func deref(k *keys.PublicKey) keys.PublicKey {
+	if k == nil {
+		return keys.PublicKey{}
 	}
-	return append(ikm, s[:]...), nil
+	return *k
 }
 
-func derive(ikm []byte) (Secrets, error) {
-	okm, err := hkdf.Key(sha256.New, ikm, nil, Info, 64)
+// agreements returns the discontinuity bytes followed by the DH outputs, in
+// the order the spec gives them, skipping an absent one-time prekey.
+func agreements(dhs ...dh) ([]byte, error) {
+	ikm := make([]byte, 0, 32*(len(dhs)+2))
+	ikm = append(ikm, discontinuity[:]...)
+	for _, d := range dhs {
+		if d.priv.IsZero() || d.pub.IsZero() {
+			continue
+		}
+		s, err := d.priv.Agree(d.pub)
+		if err != nil {
+			return nil, fmt.Errorf("x3dh: %w", err)
+		}
+		ikm = append(ikm, s[:]...)
+	}
+	return ikm, nil
+}
+
+func derive(ikm []byte, info string) (Secrets, error) {
+	okm, err := hkdf.Key(sha256.New, ikm, nil, info, 64)
 	if err != nil {
 		return Secrets{}, fmt.Errorf("x3dh: hkdf: %w", err)
 	}
