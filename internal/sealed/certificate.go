@@ -413,7 +413,9 @@ func (c *SenderCertificate) Expires() time.Time {
 	return time.UnixMilli(int64(min(c.expires, math.MaxInt64)))
 }
 
-// Signer returns the server certificate inside c.
+// Signer returns the server certificate inside c. Its Bytes are the
+// canonical re-encoding of its certificate and signature (what libsignal
+// keeps), not necessarily the bytes embedded in c.
 func (c *SenderCertificate) Signer() *ServerCertificate { return c.signer }
 
 // Validate checks the certificate at time now, in libsignal's order: the

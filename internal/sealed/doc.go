@@ -55,8 +55,8 @@
 // inputs over the named limits ([MaxMessageSize], [MaxCertificateSize],
 // [MaxSentMessageSize], [MaxSentRecipients], [MaxDevicesPerRecipient])
 // before allocating, and allocate in proportion to what the input actually
-// contains. Protobuf fields that occur twice are refused (see package pb),
-// so no message parses two ways.
+// contains. A known protobuf field that occurs twice is refused (see package
+// pb) rather than resolved as "last one wins".
 //
 // A v2 upload reveals to the server the recipients, their devices and
 // registration IDs, and the message size; it hides the sender and content.

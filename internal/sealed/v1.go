@@ -56,14 +56,15 @@ func SealV1(rand io.Reader, usmc *USMC, recipientIdentity keys.PublicKey, sender
 	if usmc == nil || recipientIdentity.IsZero() || senderIdentity.Private.IsZero() {
 		return nil, fmt.Errorf("%w: missing content or key for SealV1", ErrInvalidArgument)
 	}
-	if !senderIdentity.Private.PublicKey().Equal(usmc.sender.key) {
+	sender := keys.KeyPair{Private: senderIdentity.Private, Public: senderIdentity.Private.PublicKey()}
+	if !sender.Public.Equal(usmc.sender.key) {
 		return nil, fmt.Errorf("sender identity for SealV1: %w", ErrKeyMismatch)
 	}
-	return sealV1(rand, usmc.raw, recipientIdentity, senderIdentity)
+	return sealV1(rand, usmc.raw, recipientIdentity, sender)
 }
 
 // sealV1 is SealV1 without the argument checks, so that tests can build
-// messages whose binding is wrong.
+// messages whose binding is wrong. sender.Public must match sender.Private.
 func sealV1(rand io.Reader, usmc []byte, recipient keys.PublicKey, sender keys.KeyPair) ([]byte, error) {
 	eph, err := keys.GenerateKeyPair(rand)
 	if err != nil {
