@@ -207,6 +207,7 @@ type storedSigned struct {
 	id                   uint32
 	public, private, sig []byte
 	timestampMillis      uint64
+	hasID, hasTimestamp  bool
 }
 
 func (s *storedSigned) decode(data []byte, maxPrivate int) error {
@@ -219,6 +220,7 @@ func (s *storedSigned) decode(data []byte, maxPrivate int) error {
 		switch f.Num {
 		case 1:
 			s.id, err = f.Uint32()
+			s.hasID = true
 		case 2:
 			s.public, err = f.BytesMax(1 + KEMPublicKeySize)
 		case 3:
@@ -227,11 +229,15 @@ func (s *storedSigned) decode(data []byte, maxPrivate int) error {
 			s.sig, err = f.BytesMax(SignatureSize)
 		case 5:
 			s.timestampMillis, err = f.Fixed()
+			s.hasTimestamp = true
 		}
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrRecord, err)
+	}
+	if !s.hasID {
+		return fmt.Errorf("%w: no id", ErrRecord)
 	}
 	return nil
 }
@@ -256,6 +262,9 @@ func (s *storedSigned) time() time.Time {
 }
 
 func (s *storedSigned) signature(dst []byte) error {
+	if !s.hasTimestamp {
+		return fmt.Errorf("%w: no timestamp", ErrRecord)
+	}
 	if len(s.sig) != SignatureSize {
 		return fmt.Errorf("%w: signature of %d bytes", ErrRecord, len(s.sig))
 	}
