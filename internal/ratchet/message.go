@@ -2,9 +2,9 @@ package ratchet
 
 import (
 	"crypto/hmac"
-	"encoding/binary"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"errors"
 	"fmt"
 

@@ -70,9 +70,10 @@ const (
 // USMC this package accepts can be sealed within MaxMessageSize.
 const MaxUSMCSize = MaxMessageSize - maxSealOverhead
 
-// maxSealOverhead bounds what sealing adds to a USMC: v1 adds at most 96
-// bytes (1 + 2+33 + 2+43 + 1+3+10 for the largest length prefix), v2's
-// ReceivedMessage 97 (1 + 32 + 16 + 32 + 16-byte AEAD tag).
+// maxSealOverhead bounds what sealing adds to a USMC: v1 adds at most 95
+// bytes (version 1, ephemeral key 2+33, encrypted static key 2+43, message
+// tag and length 1+3, MAC 10), v2's ReceivedMessage 97 (version 1, C 32,
+// AT 16, E.pub 32, AEAD tag 16).
 const maxSealOverhead = 128
 
 // Protobuf field numbers of UnidentifiedSenderMessage.Message:
