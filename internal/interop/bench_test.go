@@ -8,6 +8,7 @@ import (
 	"github.com/sotto-chat/sotto/internal/keys"
 	"github.com/sotto-chat/sotto/internal/oracle"
 	"github.com/sotto-chat/sotto/internal/ratchet"
+	"github.com/sotto-chat/sotto/internal/sealed"
 	"github.com/sotto-chat/sotto/internal/senderkey"
 	"github.com/sotto-chat/sotto/internal/session"
 	"github.com/sotto-chat/sotto/internal/testkit"
@@ -112,6 +113,41 @@ func BenchmarkProtocol(b *testing.B) {
 		}
 	})
 	b.Run("EncryptDecrypt1KiB/libsignal", func(b *testing.B) { libsignalBench(b, oracle.BenchEncryptDecrypt1K) })
+
+	b.Run("SealedV2To1024/sotto", func(b *testing.B) {
+		rand := testkit.Rand("bench v2")
+		p := newPKI(b, "bench v2")
+		sender := newSotto(b, "bench sender", 1, nil)
+		cert := p.senderCert(b, sender.addr.Name, 1, sender.local.Identity.Public)
+		var group senderkey.Record
+		if _, err := group.Create(rand, senderkey.DistributionID{2}); err != nil {
+			b.Fatal(err)
+		}
+		contents, err := group.Encrypt(rand, bytes.Repeat([]byte{'a'}, benchPayload))
+		if err != nil {
+			b.Fatal(err)
+		}
+		usmc, err := sealed.NewUSMC(sealed.TypeSenderKey, cert, contents, sealed.HintResendable, bytes.Repeat([]byte{7}, 32))
+		if err != nil {
+			b.Fatal(err)
+		}
+		recipients := make([]sealed.Recipient, 1024)
+		for i := range recipients {
+			id, _ := keys.GenerateKeyPair(rand)
+			var u [16]byte
+			rand.Read(u[:])
+			recipients[i] = sealed.Recipient{
+				ServiceID: sealed.ACI(u), IdentityKey: id.Public,
+				Devices: []sealed.Device{{ID: 1, RegistrationID: sealed.RegistrationID(i + 1)}},
+			}
+		}
+		for b.Loop() {
+			if _, err := sealed.SealV2(rand, usmc, recipients, nil, sender.local.Identity); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("SealedV2To1024/libsignal", func(b *testing.B) { libsignalBench(b, oracle.BenchSealedV2x1024) })
 
 	b.Run("SenderKeyEncrypt1KiB/sotto", func(b *testing.B) {
 		rand := testkit.Rand("bench")

@@ -122,6 +122,14 @@ func checkPrimeOrder(u []byte) error {
 // montgomeryToEdwards returns the Edwards point with y = (u−1)/(u+1) and the
 // given sign of x, or ErrNotOnCurve if there is none (u on the twist).
 func montgomeryToEdwards(u *field.Element, sign byte) (*edwards25519.Point, error) {
+	p, _, err := montgomeryToEdwardsBytes(u, sign)
+	return p, err
+}
+
+// montgomeryToEdwardsBytes is montgomeryToEdwards that also returns the
+// point's compressed encoding (y with the sign bit), saving the inversion
+// that Point.Bytes would cost.
+func montgomeryToEdwardsBytes(u *field.Element, sign byte) (*edwards25519.Point, []byte, error) {
 	one := new(field.Element).One()
 	num := new(field.Element).Subtract(u, one)
 	den := new(field.Element).Add(u, one)
@@ -131,9 +139,9 @@ func montgomeryToEdwards(u *field.Element, sign byte) (*edwards25519.Point, erro
 	yb[31] |= sign << 7
 	p, err := new(edwards25519.Point).SetBytes(yb)
 	if err != nil {
-		return nil, ErrNotOnCurve
+		return nil, nil, ErrNotOnCurve
 	}
-	return p, nil
+	return p, yb, nil
 }
 
 func equalBytes(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

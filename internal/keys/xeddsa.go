@@ -74,11 +74,10 @@ func (k PublicKey) Verify(sig []byte, parts ...[]byte) bool {
 	if _, err := u.SetBytes(k.u[:]); err != nil {
 		return false
 	}
-	capAPoint, err := montgomeryToEdwards(&u, sig[63]>>7)
+	capAPoint, capA, err := montgomeryToEdwardsBytes(&u, sig[63]>>7)
 	if err != nil {
 		return false
 	}
-	capA := capAPoint.Bytes()
 
 	var sBytes [64]byte
 	copy(sBytes[:32], sig[32:])
