@@ -87,10 +87,8 @@ func PublicKeyFromU(u []byte) (PublicKey, error) {
 
 // lMinusOne is ℓ−1 in little-endian, where ℓ is the order of Curve25519's
 // prime-order subgroup.
-var lMinusOne = [32]byte{
-	0xec, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
-	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
-}
+const lMinusOne = "\xec\xd3\xf5\x5c\x1a\x63\x12\x58\xd6\x9c\xf7\xa2\xde\xf9\xde\x14" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x10"
 
 // checkPrimeOrder maps u to the birationally equivalent Edwards point and
 // checks that u is canonical, on the curve, and that ℓ·P is the identity.
@@ -106,7 +104,7 @@ func checkPrimeOrder(u []byte) error {
 	if err != nil {
 		return err
 	}
-	l1, err := edwards25519.NewScalar().SetCanonicalBytes(lMinusOne[:])
+	l1, err := edwards25519.NewScalar().SetCanonicalBytes([]byte(lMinusOne))
 	if err != nil {
 		panic("keys: bad constant ℓ−1")
 	}

@@ -12,10 +12,8 @@ import (
 
 // xeddsaPrefix is hash₁'s domain separator from the XEdDSA spec: 2^256 − 2 in
 // little-endian, i.e. 0xFE followed by 31 bytes of 0xFF.
-var xeddsaPrefix = [32]byte{
-	0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-}
+const xeddsaPrefix = "\xfe\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
 
 // Sign makes an XEdDSA signature of the concatenation of parts, with 64
 // bytes of nonce randomness Z from rand.
@@ -39,7 +37,7 @@ func (k PrivateKey) Sign(rand io.Reader, parts ...[]byte) ([SignatureSize]byte, 
 	signBit := capA[31] & 0x80
 
 	h1 := sha512.New()
-	h1.Write(xeddsaPrefix[:])
+	h1.Write([]byte(xeddsaPrefix))
 	h1.Write(k.raw[:])
 	for _, p := range parts {
 		h1.Write(p)

@@ -15,10 +15,8 @@ const Info = "WhisperText_X25519_SHA-256_CRYSTALS-KYBER-1024"
 
 // discontinuity is the 32 bytes of 0xFF that prefix the key material, so that
 // no X25519 output can be confused with a prefix of it (PQXDH §2.2, "F").
-var discontinuity = [32]byte{
-	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-}
+const discontinuity = "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
 
 // ErrNoKEMPreKey is returned for a bundle or message without a KEM prekey:
 // Sotto only sets up post-quantum sessions.
@@ -142,7 +140,7 @@ func deref(k *keys.PublicKey) keys.PublicKey {
 // the order the spec gives them, skipping an absent one-time prekey.
 func agreements(dhs ...dh) ([]byte, error) {
 	ikm := make([]byte, 0, 32*(len(dhs)+2))
-	ikm = append(ikm, discontinuity[:]...)
+	ikm = append(ikm, discontinuity...)
 	for _, d := range dhs {
 		if d.priv.IsZero() || d.pub.IsZero() {
 			continue
