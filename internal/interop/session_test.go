@@ -158,3 +158,39 @@ func TestLibsignalOutOfOrder(t *testing.T) {
 		t.Fatal("Sotto accepted a duplicate")
 	}
 }
+
+// TestLibsignalBundleSignaturesEnforced: each library refuses the other's
+// bundle when a prekey signature is wrong.
+func TestLibsignalBundleSignaturesEnforced(t *testing.T) {
+	ctx := context.Background()
+	o := oracle.Start(t)
+	l := newLibsignal(t, o, t.Name())
+	s := newSotto(t, t.Name(), 1, nil)
+
+	for _, which := range []string{"signed", "kyber"} {
+		b, err := l.Bundle(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if which == "signed" {
+			b.SignedPreKeySignature[3] ^= 1
+		} else {
+			b.KyberPreKeySignature[3] ^= 1
+		}
+		if err := s.record(l.Address()).Initiate(s.rand, s.local.Identity, 1, fromOracle(t, b), now); err == nil {
+			t.Fatalf("Sotto accepted a libsignal bundle with a bad %s prekey signature", which)
+		}
+	}
+
+	for _, which := range []string{"signed", "kyber"} {
+		sb := s.bundle(true)
+		if which == "signed" {
+			sb.SignedPreKeySignature[0] ^= 1
+		} else {
+			sb.KyberPreKeySignature[0] ^= 1
+		}
+		if err := l.ProcessBundle(ctx, s.addr, sb); err == nil {
+			t.Fatalf("libsignal accepted a Sotto bundle with a bad %s prekey signature", which)
+		}
+	}
+}

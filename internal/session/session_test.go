@@ -2,10 +2,14 @@ package session
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"filippo.io/edwards25519"
+	"filippo.io/edwards25519/field"
 
 	"github.com/sotto-chat/sotto/internal/keys"
 	"github.com/sotto-chat/sotto/internal/ratchet"
@@ -268,4 +272,57 @@ func TestMLKEMAndKyberSessions(t *testing.T) {
 			alice.mustReceive(bob.send(alice, "ok"))
 		})
 	}
+}
+
+// A PreKeySignalMessage whose base or identity key is torsioned (a valid
+// key plus a point of order 8) is refused at parsing, before any agreement.
+func TestTorsionedKeysInPreKeyMessageRejected(t *testing.T) {
+	alice, bob := pair(t)
+	alice.initiate(bob, true)
+	m := alice.send(bob, "hello")
+	pm, err := ratchet.ParsePreKeyMessage(m.body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order8 := edwardsPoint(t, "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05")
+	for name, k := range map[string]keys.PublicKey{"base key": pm.BaseKey, "identity key": pm.IdentityKey} {
+		u := k.U()
+		p := montgomeryToEdwards(t, u[:])
+		torsioned := new(edwards25519.Point).Add(p, order8).BytesMontgomery()
+		bad := bytes.Replace(m.body, k.Bytes(), append([]byte{keys.TypeDJB}, torsioned...), 1)
+		if bytes.Equal(bad, m.body) {
+			t.Fatalf("%s not found in the message", name)
+		}
+		if _, err := ratchet.ParsePreKeyMessage(bad); !errors.Is(err, keys.ErrTorsion) {
+			t.Fatalf("torsioned %s: %v, want ErrTorsion", name, err)
+		}
+	}
+	bob.mustReceive(m)
+}
+
+func edwardsPoint(t *testing.T, h string) *edwards25519.Point {
+	t.Helper()
+	b, _ := hex.DecodeString(h)
+	p, err := new(edwards25519.Point).SetBytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// montgomeryToEdwards maps u to the Edwards point with y = (u−1)/(u+1).
+func montgomeryToEdwards(t *testing.T, u []byte) *edwards25519.Point {
+	t.Helper()
+	var fu field.Element
+	if _, err := fu.SetBytes(u); err != nil {
+		t.Fatal(err)
+	}
+	one := new(field.Element).One()
+	num := new(field.Element).Subtract(&fu, one)
+	den := new(field.Element).Invert(new(field.Element).Add(&fu, one))
+	p, err := new(edwards25519.Point).SetBytes(new(field.Element).Multiply(num, den).Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
