@@ -34,4 +34,9 @@ const (
 	// (attachments travel separately); it keeps a forged length from
 	// making a parser copy or a CBC decryption allocate without bound.
 	MaxMessageSize = 256 << 10
+
+	// MaxPlaintextSize is the largest plaintext Encrypt takes: what fits in
+	// MaxMessageSize after CBC padding (up to 16 bytes), the header fields
+	// (at most 60 bytes) and the MAC, with room to spare.
+	MaxPlaintextSize = MaxMessageSize - 128
 )

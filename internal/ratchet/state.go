@@ -24,6 +24,9 @@ var (
 	// ErrInvalidMessage is returned when a message does not authenticate or
 	// decrypt under this state.
 	ErrInvalidMessage = errors.New("ratchet: message does not decrypt")
+	// ErrTooLarge is returned by Encrypt for a plaintext over
+	// MaxPlaintextSize.
+	ErrTooLarge = errors.New("ratchet: plaintext too large")
 	// ErrStaleSession is returned by Encrypt when the session we initiated
 	// has gone unanswered for MaxUnacknowledgedSessionAge.
 	ErrStaleSession = errors.New("ratchet: unacknowledged session is too old")
@@ -187,8 +190,8 @@ func (s *State) Usable(now time.Time) bool {
 // Encrypt encrypts plaintext as the next message of the sending chain and
 // returns its type and bytes. It advances the chain only on success.
 func (s *State) Encrypt(plaintext []byte, now time.Time) (MessageType, []byte, error) {
-	if len(plaintext) > MaxMessageSize-64 {
-		return 0, nil, fmt.Errorf("ratchet: plaintext of %d bytes exceeds the message limit", len(plaintext))
+	if len(plaintext) > MaxPlaintextSize {
+		return 0, nil, fmt.Errorf("%w: plaintext of %d bytes (limit %d)", ErrTooLarge, len(plaintext), MaxPlaintextSize)
 	}
 	if !s.Usable(now) {
 		return 0, nil, ErrStaleSession

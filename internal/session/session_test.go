@@ -326,3 +326,19 @@ func montgomeryToEdwards(t *testing.T, u []byte) *edwards25519.Point {
 	}
 	return p
 }
+
+func TestLargestMessage(t *testing.T) {
+	alice, bob := pair(t)
+	alice.initiate(bob, true)
+	bob.mustReceive(alice.send(bob, "first"))
+	alice.mustReceive(bob.send(alice, "reply"))
+	big := string(bytes.Repeat([]byte{'x'}, ratchet.MaxPlaintextSize))
+	m := alice.send(bob, big)
+	if len(m.body) > ratchet.MaxMessageSize {
+		t.Fatalf("message of %d bytes exceeds MaxMessageSize", len(m.body))
+	}
+	bob.mustReceive(m)
+	if _, _, err := alice.record("bob").Encrypt([]byte(big+"x"), epoch); !errors.Is(err, ratchet.ErrTooLarge) {
+		t.Fatalf("over the limit: %v", err)
+	}
+}
