@@ -27,6 +27,11 @@ const (
 	Kyber1024 KEMType = 0x08
 	// MLKEM1024 is FIPS 203 ML-KEM-1024, the default between Sotto clients.
 	MLKEM1024 KEMType = 0x0A
+
+	// DefaultKEM is the KEM of the prekeys a Sotto client publishes: its
+	// peers are Sotto clients, and ML-KEM-1024 is the standardized form of
+	// Kyber. Sessions with libsignal peers use Kyber1024.
+	DefaultKEM = MLKEM1024
 )
 
 // Sizes of KEM material without the type byte. Kyber-1024 and ML-KEM-1024

@@ -121,7 +121,7 @@ func (d *device) record(peer string) *Record {
 
 func (d *device) initiate(peer *device, oneTime bool) {
 	d.t.Helper()
-	if err := d.record(peer.name).Initiate(d.rand, d.local.Identity, d.local.RegistrationID, peer.bundle(oneTime, keys.MLKEM1024), epoch); err != nil {
+	if err := d.record(peer.name).Initiate(d.rand, d.local.Identity, d.local.RegistrationID, peer.bundle(oneTime, keys.DefaultKEM), epoch); err != nil {
 		d.t.Fatal(err)
 	}
 }
