@@ -1,0 +1,715 @@
+package relay
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sotto-chat/sotto/internal/access"
+	"github.com/sotto-chat/sotto/internal/bus"
+	"github.com/sotto-chat/sotto/internal/keys"
+	"github.com/sotto-chat/sotto/internal/pow"
+	"github.com/sotto-chat/sotto/internal/sealed"
+	"github.com/sotto-chat/sotto/internal/store"
+	"github.com/sotto-chat/sotto/internal/wire"
+	"github.com/sotto-chat/sotto/internal/wire/wirepb"
+)
+
+// reply is a handler's answer: a response body (nil for a bare OK), or an
+// error frame.
+type reply struct {
+	body proto.Message
+	err  *wirepb.Frame
+}
+
+func ok(body proto.Message) reply { return reply{body: body} }
+
+func fail(code wirepb.Code, msg string) reply {
+	return reply{err: wire.Error(0, code, msg)}
+}
+
+func failFrame(f *wirepb.Frame) reply { return reply{err: f} }
+
+// handle runs one request and returns the response frame.
+func (c *conn) handle(ctx context.Context, req *wirepb.Request) *wirepb.Frame {
+	_, authed := c.authenticatedDevice()
+	switch wire.AccessOf(req) {
+	case wire.Authenticated:
+		if !authed {
+			return wire.Error(req.Id, wirepb.Code_UNAUTHENTICATED, "authenticate first")
+		}
+	case wire.Anonymous:
+		if authed {
+			return wire.Error(req.Id, wirepb.Code_FORBIDDEN, "use an anonymous connection for this request")
+		}
+	}
+	var rep reply
+	switch b := req.Body.(type) {
+	case *wirepb.Request_GetChallenge:
+		rep = c.getChallenge()
+	case *wirepb.Request_Authenticate:
+		rep = c.authenticate(ctx, b.Authenticate)
+	case *wirepb.Request_GetRegistrationChallenge:
+		rep = c.getRegistrationChallenge()
+	case *wirepb.Request_Register:
+		rep = c.register(ctx, b.Register)
+	case *wirepb.Request_UploadPrekeys:
+		rep = c.uploadPreKeys(ctx, b.UploadPrekeys)
+	case *wirepb.Request_GetPrekeyCount:
+		rep = c.getPreKeyCount(ctx)
+	case *wirepb.Request_GetBundles:
+		rep = c.getBundles(ctx, b.GetBundles)
+	case *wirepb.Request_Send:
+		rep = c.send(ctx, b.Send)
+	case *wirepb.Request_SendMulti:
+		rep = c.sendMulti(ctx, b.SendMulti)
+	case *wirepb.Request_Ack:
+		rep = c.ack(ctx, b.Ack)
+	case *wirepb.Request_GetSenderCertificate:
+		rep = c.getSenderCertificate(ctx)
+	case *wirepb.Request_SetUnidentifiedAccessKey:
+		rep = c.setAccessKey(ctx, b.SetUnidentifiedAccessKey)
+	case *wirepb.Request_SetUsername:
+		rep = c.setUsername(ctx, b.SetUsername)
+	case *wirepb.Request_DeleteUsername:
+		rep = c.deleteUsername(ctx)
+	case *wirepb.Request_LookupUsername:
+		rep = c.lookupUsername(ctx, b.LookupUsername)
+	case *wirepb.Request_ListDevices:
+		rep = c.listDevices(ctx)
+	case *wirepb.Request_RemoveDevice:
+		rep = c.removeDevice(ctx, b.RemoveDevice)
+	case *wirepb.Request_GetLinkToken:
+		rep = c.getLinkToken()
+	case *wirepb.Request_OpenProvisioning:
+		rep = c.openProvisioning()
+	case *wirepb.Request_SendProvisioning:
+		rep = c.sendProvisioning(b.SendProvisioning)
+	case *wirepb.Request_LinkDevice:
+		rep = c.linkDevice(ctx, b.LinkDevice)
+	case *wirepb.Request_DeleteAccount:
+		rep = c.deleteAccount(ctx)
+	default:
+		rep = fail(wirepb.Code_UNIMPLEMENTED, "unknown request")
+	}
+	if rep.err != nil {
+		rep.err.GetResponse().Id = req.Id
+		return rep.err
+	}
+	return wire.Respond(req.Id, rep.body)
+}
+
+// storeError maps a store error to a response.
+func (c *conn) storeError(op string, err error) reply {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fail(wirepb.Code_NOT_FOUND, op+": not found")
+	case errors.Is(err, store.ErrExists):
+		return fail(wirepb.Code_CONFLICT, op+": already exists")
+	case errors.Is(err, store.ErrMailboxFull):
+		return fail(wirepb.Code_MAILBOX_FULL, op+": a mailbox is full")
+	case errors.Is(err, store.ErrLimit):
+		return fail(wirepb.Code_LIMIT_REACHED, op+": limit reached")
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return fail(wirepb.Code_UNAVAILABLE, op+": timed out")
+	}
+	c.r.log.Error("store", "op", op, "err", err)
+	return fail(wirepb.Code_INTERNAL, op+": storage error")
+}
+
+func (c *conn) limited(l interface {
+	Allow(string) (bool, time.Duration)
+}) (reply, bool) {
+	if okay, wait := l.Allow(c.source); !okay {
+		c.r.m.rateLimited.Inc()
+		return failFrame(wire.RetryLater(0, wirepb.Code_RATE_LIMITED, wait)), true
+	}
+	return reply{}, false
+}
+
+func (c *conn) today() store.Day { return store.DayOf(c.r.now()) }
+
+// ---- authentication ----
+
+func (c *conn) getChallenge() reply {
+	nonce := make([]byte, wire.NonceSize)
+	rand.Read(nonce)
+	c.mu.Lock()
+	c.nonce, c.nonceExpiry = nonce, c.r.now().Add(ChallengeTTL)
+	c.mu.Unlock()
+	return ok(&wirepb.Challenge{Nonce: nonce})
+}
+
+func (c *conn) authenticate(ctx context.Context, a *wirepb.Authenticate) reply {
+	c.mu.Lock()
+	nonce, expiry, authed := c.nonce, c.nonceExpiry, c.authed
+	c.nonce = nil // one answer per challenge
+	c.mu.Unlock()
+	if authed {
+		return fail(wirepb.Code_FORBIDDEN, "already authenticated")
+	}
+	if nonce == nil || !c.r.now().Before(expiry) {
+		return fail(wirepb.Code_UNAUTHENTICATED, "get a fresh challenge")
+	}
+	acct := store.AccountID(a.AccountId)
+	dev := store.DeviceID(a.DeviceId)
+	devices, err := c.r.cfg.Store.Devices(ctx, acct)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return c.storeError("authenticate", err)
+	}
+	var authKey []byte
+	for _, d := range devices {
+		if d.ID == dev {
+			authKey = d.AuthKey
+		}
+	}
+	key, perr := keys.ParsePublicKey(authKey)
+	if authKey == nil || perr != nil || !key.Verify(a.Signature, wire.AuthMessage(nonce, a.AccountId, a.DeviceId)) {
+		return fail(wirepb.Code_UNAUTHENTICATED, "bad signature")
+	}
+	d := bus.Device{Account: acct, Device: dev}
+	c.mu.Lock()
+	c.authed, c.device = true, d
+	c.mu.Unlock()
+	c.r.addDevice(d, c)
+	c.r.m.authenticated.Add(1)
+	if err := c.r.cfg.Store.Touch(ctx, acct, dev, c.today()); err != nil {
+		c.r.log.Warn("touch device", "err", err)
+	}
+	go c.deliver(d)
+	return ok(nil)
+}
+
+// ---- registration and prekeys ----
+
+func (c *conn) getRegistrationChallenge() reply {
+	if rep, limited := c.limited(c.r.registerLimit); limited {
+		return rep
+	}
+	seed, difficulty := c.r.cfg.PoW.Issue()
+	return ok(&wirepb.RegistrationChallenge{Seed: seed, Difficulty: uint32(difficulty)})
+}
+
+// newAccountID makes a random account id, shaped as a version-4 UUID so it
+// doubles as the account's service id in sealed sender.
+func newAccountID() store.AccountID {
+	var id store.AccountID
+	rand.Read(id[:])
+	id[6] = id[6]&0x0f | 0x40
+	id[8] = id[8]&0x3f | 0x80
+	return id
+}
+
+// checkPreKeys verifies the signatures of a signed EC prekey and a KEM
+// prekey by the identity key.
+func checkSignedPreKeys(identity keys.PublicKey, spk *wirepb.SignedPreKey, kem *wirepb.KEMPreKey) error {
+	if spk != nil {
+		k, err := keys.ParsePublicKey(spk.Key)
+		if err != nil {
+			return fmt.Errorf("signed prekey: %w", err)
+		}
+		if err := keys.VerifySignedPreKey(identity, k, spk.Signature); err != nil {
+			return err
+		}
+	}
+	if kem != nil {
+		k, err := keys.ParseKEMPublicKey(kem.Key)
+		if err != nil {
+			return fmt.Errorf("KEM prekey: %w", err)
+		}
+		if err := keys.VerifyKEMPreKey(identity, k, kem.Signature); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *conn) register(ctx context.Context, r *wirepb.Register) reply {
+	if rep, limited := c.limited(c.r.registerLimit); limited {
+		return rep
+	}
+	identity, err := keys.ParsePublicKey(r.IdentityKey)
+	if err != nil {
+		return fail(wirepb.Code_BAD_REQUEST, "identity key: "+err.Error())
+	}
+	authKey, err := keys.ParsePublicKey(r.AuthKey)
+	if err != nil || authKey.Equal(identity) {
+		return fail(wirepb.Code_BAD_REQUEST, "auth key must be a valid key other than the identity key")
+	}
+	if err := checkSignedPreKeys(identity, r.SignedPrekey, r.KemLastResort); err != nil {
+		return fail(wirepb.Code_BAD_REQUEST, err.Error())
+	}
+	switch err := c.r.cfg.PoW.Redeem(r.Seed, r.Solution); {
+	case errors.Is(err, pow.ErrUnknownSeed):
+		return fail(wirepb.Code_EXPIRED, "registration challenge unknown, used or expired")
+	case err != nil:
+		return fail(wirepb.Code_FORBIDDEN, "proof of work does not solve the challenge")
+	}
+	id := newAccountID()
+	today := c.today()
+	acct := store.Account{ID: id, IdentityKey: r.IdentityKey, Created: today}
+	if len(r.UnidentifiedAccessKey) > 0 {
+		acct.UnidentifiedAccessKey = r.UnidentifiedAccessKey
+	}
+	dev := store.Device{Account: id, ID: 1, RegistrationID: r.RegistrationId, AuthKey: r.AuthKey, Created: today, LastSeen: today}
+	if err := c.r.cfg.Store.CreateAccount(ctx, acct, dev); err != nil {
+		return c.storeError("register", err)
+	}
+	if rep, failed := c.storeDevicePreKeys(ctx, id, 1, r.SignedPrekey, r.KemLastResort); failed {
+		return rep
+	}
+	c.r.m.registrations.Inc()
+	return ok(&wirepb.Registered{AccountId: id[:], DeviceId: 1, TrustRoot: c.r.cfg.Certs.TrustRoot().Bytes()})
+}
+
+func (c *conn) storeDevicePreKeys(ctx context.Context, id store.AccountID, dev store.DeviceID, spk *wirepb.SignedPreKey, kem *wirepb.KEMPreKey) (reply, bool) {
+	if spk != nil {
+		if err := c.r.cfg.Store.SetSignedPreKey(ctx, id, dev, store.SignedPreKey{ID: spk.Id, Key: spk.Key, Signature: spk.Signature}); err != nil {
+			return c.storeError("signed prekey", err), true
+		}
+	}
+	if kem != nil {
+		if err := c.r.cfg.Store.SetLastResortKEMPreKey(ctx, id, dev, store.SignedPreKey{ID: kem.Id, Key: kem.Key, Signature: kem.Signature}); err != nil {
+			return c.storeError("KEM prekey", err), true
+		}
+	}
+	return reply{}, false
+}
+
+func (c *conn) uploadPreKeys(ctx context.Context, u *wirepb.UploadPreKeys) reply {
+	d, _ := c.authenticatedDevice()
+	acct, err := c.r.cfg.Store.Account(ctx, d.Account)
+	if err != nil {
+		return c.storeError("upload prekeys", err)
+	}
+	identity, err := keys.ParsePublicKey(acct.IdentityKey)
+	if err != nil {
+		return fail(wirepb.Code_INTERNAL, "stored identity key does not parse")
+	}
+	if err := checkSignedPreKeys(identity, u.SignedPrekey, u.KemLastResort); err != nil {
+		return fail(wirepb.Code_BAD_REQUEST, err.Error())
+	}
+	ec := make([]store.PreKey, len(u.OneTimeEc))
+	for i, k := range u.OneTimeEc {
+		if _, err := keys.ParsePublicKey(k.Key); err != nil {
+			return fail(wirepb.Code_BAD_REQUEST, fmt.Sprintf("one-time prekey %d: %v", k.Id, err))
+		}
+		ec[i] = store.PreKey{ID: k.Id, Key: k.Key}
+	}
+	kem := make([]store.SignedPreKey, len(u.OneTimeKem))
+	for i, k := range u.OneTimeKem {
+		if err := checkSignedPreKeys(identity, nil, k); err != nil {
+			return fail(wirepb.Code_BAD_REQUEST, fmt.Sprintf("one-time KEM prekey %d: %v", k.Id, err))
+		}
+		kem[i] = store.SignedPreKey{ID: k.Id, Key: k.Key, Signature: k.Signature}
+	}
+	if rep, failed := c.storeDevicePreKeys(ctx, d.Account, d.Device, u.SignedPrekey, u.KemLastResort); failed {
+		return rep
+	}
+	if len(ec) > 0 || len(kem) > 0 {
+		if err := c.r.cfg.Store.AddPreKeys(ctx, d.Account, d.Device, ec, kem); err != nil {
+			return c.storeError("upload prekeys", err)
+		}
+	}
+	return ok(nil)
+}
+
+func (c *conn) getPreKeyCount(ctx context.Context) reply {
+	d, _ := c.authenticatedDevice()
+	ec, kem, err := c.r.cfg.Store.CountPreKeys(ctx, d.Account, d.Device)
+	if err != nil {
+		return c.storeError("count prekeys", err)
+	}
+	return ok(&wirepb.PreKeyCount{Ec: uint32(ec), Kem: uint32(kem)})
+}
+
+func (c *conn) getBundles(ctx context.Context, g *wirepb.GetBundles) reply {
+	if rep, limited := c.limited(c.r.lookupLimit); limited {
+		return rep
+	}
+	id := store.AccountID(g.AccountId)
+	acct, err := c.r.cfg.Store.Account(ctx, id)
+	if err != nil {
+		return c.storeError("get bundles", err)
+	}
+	bundles, err := c.r.cfg.Store.TakeBundles(ctx, id, store.DeviceID(g.DeviceId))
+	if err != nil {
+		return c.storeError("get bundles", err)
+	}
+	if len(bundles) == 0 {
+		return fail(wirepb.Code_NOT_FOUND, "no device with prekeys")
+	}
+	out := &wirepb.Bundles{IdentityKey: acct.IdentityKey, Bundles: make([]*wirepb.Bundle, len(bundles))}
+	for i, b := range bundles {
+		wb := &wirepb.Bundle{
+			DeviceId: uint32(b.Device), RegistrationId: b.RegistrationID,
+			SignedPrekey:  &wirepb.SignedPreKey{Id: b.SignedPreKey.ID, Key: b.SignedPreKey.Key, Signature: b.SignedPreKey.Signature},
+			KemPrekey:     &wirepb.KEMPreKey{Id: b.KEMPreKey.ID, Key: b.KEMPreKey.Key, Signature: b.KEMPreKey.Signature},
+			KemLastResort: b.KEMLastResort,
+		}
+		if b.PreKey != nil {
+			wb.OneTimePrekey = &wirepb.PreKey{Id: b.PreKey.ID, Key: b.PreKey.Key}
+		}
+		out.Bundles[i] = wb
+	}
+	return ok(out)
+}
+
+// ---- sending ----
+
+// checkDevices compares the envelopes' devices with the account's: every
+// device must get exactly one envelope with its current registration id.
+func checkDevices(account store.AccountID, devices []store.Device, sent map[store.DeviceID]uint32) *wirepb.RecipientMismatch {
+	var m wirepb.RecipientMismatch
+	current := map[store.DeviceID]uint32{}
+	for _, d := range devices {
+		current[d.ID] = d.RegistrationID
+		reg, ok := sent[d.ID]
+		switch {
+		case !ok:
+			m.Missing = append(m.Missing, uint32(d.ID))
+		case reg != d.RegistrationID:
+			m.Stale = append(m.Stale, uint32(d.ID))
+		}
+	}
+	for dev := range sent {
+		if _, ok := current[dev]; !ok {
+			m.Extra = append(m.Extra, uint32(dev))
+		}
+	}
+	if len(m.Missing)+len(m.Stale)+len(m.Extra) == 0 {
+		return nil
+	}
+	m.AccountId = account[:]
+	return &m
+}
+
+func expectedAccessKey(a store.Account) [access.KeySize]byte {
+	var k [access.KeySize]byte
+	copy(k[:], a.UnidentifiedAccessKey)
+	return k
+}
+
+func (c *conn) send(ctx context.Context, s *wirepb.Send) reply {
+	if rep, limited := c.limited(c.r.sendLimit); limited {
+		return rep
+	}
+	start := time.Now()
+	id := store.AccountID(s.Recipient)
+	acct, err := c.r.cfg.Store.Account(ctx, id)
+	if err != nil {
+		return c.storeError("send", err)
+	}
+	if acct.UnidentifiedAccessKey != nil && !access.Equal(s.AccessKey, expectedAccessKey(acct)) {
+		return fail(wirepb.Code_FORBIDDEN, "access key")
+	}
+	devices, err := c.r.cfg.Store.Devices(ctx, id)
+	if err != nil {
+		return c.storeError("send", err)
+	}
+	sent := make(map[store.DeviceID]uint32, len(s.Envelopes))
+	for _, e := range s.Envelopes {
+		sent[store.DeviceID(e.DeviceId)] = e.RegistrationId
+	}
+	if m := checkDevices(id, devices, sent); m != nil {
+		return failFrame(wire.Mismatched(0, []*wirepb.RecipientMismatch{m}))
+	}
+	if s.Ephemeral {
+		for _, e := range s.Envelopes {
+			c.pushEphemeral(bus.Device{Account: id, Device: store.DeviceID(e.DeviceId)}, e.Content)
+		}
+		return ok(nil)
+	}
+	expires := c.today() + store.Day(c.r.cfg.Retention/(24*time.Hour))
+	envs := make([]*store.Envelope, len(s.Envelopes))
+	notify := make([]bus.Device, len(s.Envelopes))
+	for i, e := range s.Envelopes {
+		envs[i] = &store.Envelope{Account: id, Device: store.DeviceID(e.DeviceId), Content: e.Content, Expires: expires}
+		notify[i] = bus.Device{Account: id, Device: store.DeviceID(e.DeviceId)}
+	}
+	if err := c.r.cfg.Store.Append(ctx, envs); err != nil {
+		return c.storeError("send", err)
+	}
+	c.r.m.envelopesIn.Add(uint64(len(envs)))
+	c.r.m.sendSeconds.Observe(time.Since(start).Seconds())
+	c.r.cfg.Bus.Notify(notify...)
+	return ok(nil)
+}
+
+// pushEphemeral delivers content to the device's connections now, storing
+// nothing (typing indicators); the id 0 tells the client not to ack.
+func (c *conn) pushEphemeral(d bus.Device, content []byte) {
+	for _, t := range c.r.connsOf(d) {
+		t.push(&wirepb.Envelopes{Envelopes: []*wirepb.Envelope{{Id: 0, Content: content}}})
+	}
+}
+
+func (c *conn) sendMulti(ctx context.Context, s *wirepb.SendMulti) reply {
+	if rep, limited := c.limited(c.r.sendLimit); limited {
+		return rep
+	}
+	start := time.Now()
+	msg, err := sealed.ParseSentMessage(s.Payload)
+	if err != nil {
+		return fail(wirepb.Code_BAD_REQUEST, "payload: "+err.Error())
+	}
+	if len(msg.Recipients) == 0 {
+		return fail(wirepb.Code_BAD_REQUEST, "payload names no recipient")
+	}
+	var combined [access.KeySize]byte
+	var mismatches []*wirepb.RecipientMismatch
+	var unknown [][]byte
+	type target struct {
+		id      store.AccountID
+		sid     sealed.ServiceID
+		devices []sealed.Device
+	}
+	targets := make([]target, 0, len(msg.Recipients))
+	for _, r := range msg.Recipients {
+		if r.ServiceID.Kind() != sealed.KindACI {
+			return fail(wirepb.Code_BAD_REQUEST, "recipients are named by ACI")
+		}
+		id := store.AccountID(r.ServiceID.UUID())
+		acct, err := c.r.cfg.Store.Account(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			unknown = append(unknown, id[:])
+			continue
+		}
+		if err != nil {
+			return c.storeError("send", err)
+		}
+		k := expectedAccessKey(acct)
+		combined = access.Combine(combined, k)
+		devices, err := c.r.cfg.Store.Devices(ctx, id)
+		if err != nil {
+			return c.storeError("send", err)
+		}
+		sent := make(map[store.DeviceID]uint32, len(r.Devices))
+		for _, d := range r.Devices {
+			sent[store.DeviceID(d.ID)] = uint32(d.RegistrationID)
+		}
+		if m := checkDevices(id, devices, sent); m != nil {
+			mismatches = append(mismatches, m)
+		}
+		targets = append(targets, target{id: id, sid: r.ServiceID, devices: r.Devices})
+	}
+	if len(unknown) > 0 {
+		f := wire.Error(0, wirepb.Code_NOT_FOUND, "unknown recipients")
+		f.GetResponse().Status.UnknownAccounts = unknown
+		return failFrame(f)
+	}
+	if !access.Equal(s.AccessKey, combined) {
+		return fail(wirepb.Code_FORBIDDEN, "access key")
+	}
+	if len(mismatches) > 0 {
+		return failFrame(wire.Mismatched(0, mismatches))
+	}
+	expires := c.today() + store.Day(c.r.cfg.Retention/(24*time.Hour))
+	var envs []*store.Envelope
+	var notify []bus.Device
+	for _, t := range targets {
+		content, err := msg.ForRecipient(t.sid)
+		if err != nil {
+			return fail(wirepb.Code_BAD_REQUEST, "payload: "+err.Error())
+		}
+		for _, d := range t.devices {
+			dev := bus.Device{Account: t.id, Device: store.DeviceID(d.ID)}
+			if s.Ephemeral {
+				c.pushEphemeral(dev, content)
+				continue
+			}
+			envs = append(envs, &store.Envelope{Account: t.id, Device: dev.Device, Content: content, Expires: expires})
+			notify = append(notify, dev)
+		}
+	}
+	if s.Ephemeral {
+		return ok(nil)
+	}
+	if err := c.r.cfg.Store.Append(ctx, envs); err != nil {
+		return c.storeError("send", err)
+	}
+	c.r.m.envelopesIn.Add(uint64(len(envs)))
+	c.r.m.sendSeconds.Observe(time.Since(start).Seconds())
+	c.r.cfg.Bus.Notify(notify...)
+	return ok(nil)
+}
+
+func (c *conn) ack(ctx context.Context, a *wirepb.Ack) reply {
+	d, _ := c.authenticatedDevice()
+	ids := make([]store.EnvelopeID, len(a.Ids))
+	for i, id := range a.Ids {
+		ids[i] = store.EnvelopeID(id)
+	}
+	if err := c.r.cfg.Store.Ack(ctx, d.Account, d.Device, ids); err != nil {
+		return c.storeError("ack", err)
+	}
+	c.r.m.acked.Add(uint64(len(ids)))
+	return ok(nil)
+}
+
+// ---- sealed sender, usernames ----
+
+func (c *conn) getSenderCertificate(ctx context.Context) reply {
+	d, _ := c.authenticatedDevice()
+	acct, err := c.r.cfg.Store.Account(ctx, d.Account)
+	if err != nil {
+		return c.storeError("sender certificate", err)
+	}
+	identity, err := keys.ParsePublicKey(acct.IdentityKey)
+	if err != nil {
+		return fail(wirepb.Code_INTERNAL, "stored identity key does not parse")
+	}
+	cert, err := c.r.cfg.Certs.Issue(sealed.Sender{
+		UUID: sealed.ACI(d.Account).String(), Device: sealed.DeviceID(d.Device), IdentityKey: identity,
+	}, c.r.now())
+	if err != nil {
+		c.r.log.Error("issue sender certificate", "err", err)
+		return fail(wirepb.Code_INTERNAL, "sender certificate")
+	}
+	return ok(&wirepb.SenderCertificate{Certificate: cert.Bytes()})
+}
+
+func (c *conn) setAccessKey(ctx context.Context, s *wirepb.SetUnidentifiedAccessKey) reply {
+	d, _ := c.authenticatedDevice()
+	if err := c.r.cfg.Store.SetUnidentifiedAccessKey(ctx, d.Account, s.Key); err != nil {
+		return c.storeError("set access key", err)
+	}
+	return ok(nil)
+}
+
+func (c *conn) setUsername(ctx context.Context, s *wirepb.SetUsername) reply {
+	d, _ := c.authenticatedDevice()
+	if err := c.r.cfg.Store.SetUsername(ctx, d.Account, s.Hash); err != nil {
+		return c.storeError("set username", err)
+	}
+	return ok(nil)
+}
+
+func (c *conn) deleteUsername(ctx context.Context) reply {
+	d, _ := c.authenticatedDevice()
+	if err := c.r.cfg.Store.DeleteUsername(ctx, d.Account); err != nil {
+		return c.storeError("delete username", err)
+	}
+	return ok(nil)
+}
+
+func (c *conn) lookupUsername(ctx context.Context, l *wirepb.LookupUsername) reply {
+	if rep, limited := c.limited(c.r.lookupLimit); limited {
+		return rep
+	}
+	id, err := c.r.cfg.Store.LookupUsername(ctx, l.Hash)
+	if err != nil {
+		return c.storeError("lookup username", err)
+	}
+	return ok(&wirepb.UsernameAccount{AccountId: id[:]})
+}
+
+// ---- devices and linking ----
+
+func (c *conn) listDevices(ctx context.Context) reply {
+	d, _ := c.authenticatedDevice()
+	devices, err := c.r.cfg.Store.Devices(ctx, d.Account)
+	if err != nil {
+		return c.storeError("list devices", err)
+	}
+	out := &wirepb.DeviceList{Devices: make([]*wirepb.DeviceInfo, len(devices))}
+	for i, dv := range devices {
+		out.Devices[i] = &wirepb.DeviceInfo{Id: uint32(dv.ID), RegistrationId: dv.RegistrationID,
+			CreatedDay: int32(dv.Created), LastSeenDay: int32(dv.LastSeen)}
+	}
+	return ok(out)
+}
+
+func (c *conn) removeDevice(ctx context.Context, r *wirepb.RemoveDevice) reply {
+	d, _ := c.authenticatedDevice()
+	if err := c.r.cfg.Store.RemoveDevice(ctx, d.Account, store.DeviceID(r.DeviceId)); err != nil {
+		return c.storeError("remove device", err)
+	}
+	gone := bus.Device{Account: d.Account, Device: store.DeviceID(r.DeviceId)}
+	for _, t := range c.r.connsOf(gone) {
+		if t != c {
+			go t.ws.Close(4001, "device removed")
+		}
+	}
+	return ok(nil)
+}
+
+func (c *conn) getLinkToken() reply {
+	d, _ := c.authenticatedDevice()
+	token := c.r.links.add(wire.LinkTokenSize, linkGrant{account: d.Account}, c.r.now().Add(LinkTokenTTL))
+	return ok(&wirepb.LinkToken{Token: token})
+}
+
+func (c *conn) openProvisioning() reply {
+	addr := c.r.provisioning.add(wire.ProvisioningAddressSize, c, c.r.now().Add(ProvisioningTTL))
+	c.mu.Lock()
+	c.provAddrs = append(c.provAddrs, addr)
+	c.mu.Unlock()
+	return ok(&wirepb.ProvisioningAddress{Address: addr})
+}
+
+func (c *conn) sendProvisioning(s *wirepb.SendProvisioning) reply {
+	target, found := c.r.provisioning.take(s.Address, c.r.now())
+	if !found {
+		return fail(wirepb.Code_EXPIRED, "no such provisioning address")
+	}
+	target.push(&wirepb.ProvisioningMessage{Body: s.Body})
+	return ok(nil)
+}
+
+func (c *conn) linkDevice(ctx context.Context, l *wirepb.LinkDevice) reply {
+	if rep, limited := c.limited(c.r.registerLimit); limited {
+		return rep
+	}
+	grant, found := c.r.links.take(l.LinkToken, c.r.now())
+	if !found {
+		return fail(wirepb.Code_EXPIRED, "link token unknown, used or expired")
+	}
+	acct, err := c.r.cfg.Store.Account(ctx, grant.account)
+	if err != nil {
+		return c.storeError("link device", err)
+	}
+	identity, err := keys.ParsePublicKey(acct.IdentityKey)
+	if err != nil {
+		return fail(wirepb.Code_INTERNAL, "stored identity key does not parse")
+	}
+	authKey, err := keys.ParsePublicKey(l.AuthKey)
+	if err != nil || authKey.Equal(identity) {
+		return fail(wirepb.Code_BAD_REQUEST, "auth key must be a valid key other than the identity key")
+	}
+	if err := checkSignedPreKeys(identity, l.SignedPrekey, l.KemLastResort); err != nil {
+		return fail(wirepb.Code_BAD_REQUEST, err.Error())
+	}
+	devices, err := c.r.cfg.Store.Devices(ctx, grant.account)
+	if err != nil {
+		return c.storeError("link device", err)
+	}
+	next := store.DeviceID(1)
+	for _, d := range devices {
+		next = max(next, d.ID+1)
+	}
+	if int(next) > wire.MaxDeviceID {
+		return fail(wirepb.Code_LIMIT_REACHED, "no free device id")
+	}
+	today := c.today()
+	dev := store.Device{Account: grant.account, ID: next, RegistrationID: l.RegistrationId, AuthKey: l.AuthKey, Created: today, LastSeen: today}
+	if err := c.r.cfg.Store.AddDevice(ctx, dev); err != nil {
+		return c.storeError("link device", err)
+	}
+	if rep, failed := c.storeDevicePreKeys(ctx, grant.account, next, l.SignedPrekey, l.KemLastResort); failed {
+		return rep
+	}
+	return ok(&wirepb.Registered{AccountId: grant.account[:], DeviceId: uint32(next), TrustRoot: c.r.cfg.Certs.TrustRoot().Bytes()})
+}
+
+func (c *conn) deleteAccount(ctx context.Context) reply {
+	d, _ := c.authenticatedDevice()
+	if err := c.r.cfg.Store.DeleteAccount(ctx, d.Account); err != nil {
+		return c.storeError("delete account", err)
+	}
+	return ok(nil)
+}

@@ -1,0 +1,272 @@
+// Package relay is sottod's WebSocket endpoint: it authenticates devices,
+// registers accounts, serves the prekey directory, stores sealed envelopes
+// in per-device mailboxes and pushes them to their devices, deleting each
+// when its device acknowledges it. The protocol is package wire's.
+//
+// A client keeps two connections. On its authenticated connection (after
+// GetChallenge / Authenticate) it receives its mailbox and manages its
+// account; on an anonymous connection it looks up bundles and usernames and
+// sends sealed envelopes, so that the server cannot tie a send to a sender.
+//
+// # Delivery
+//
+// A Send is acknowledged only after its envelopes are durably stored
+// (store.Mailboxes.Append). A device that authenticates drains its mailbox in
+// id order, then gets new envelopes as the bus signals them; each envelope
+// stays stored until the device acks it, so delivery is at-least-once with
+// stable ids, and a connection that drops loses nothing.
+//
+// # Privacy
+//
+// The relay never logs or stores addresses, user agents, or a sender next to
+// a recipient. Abuse limits are token buckets in memory (package ratelimit)
+// keyed by the connection's source address, which is held only for the life
+// of the connection.
+//
+// # Concurrency
+//
+// Each connection has one reader goroutine, which runs up to
+// MaxInFlightPerConn requests concurrently, a delivery goroutine once
+// authenticated, and a ping goroutine. Lock order: Relay.mu, then conn.mu.
+package relay
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sotto-chat/sotto/internal/bus"
+	"github.com/sotto-chat/sotto/internal/certs"
+	"github.com/sotto-chat/sotto/internal/metrics"
+	"github.com/sotto-chat/sotto/internal/pow"
+	"github.com/sotto-chat/sotto/internal/ratelimit"
+	"github.com/sotto-chat/sotto/internal/store"
+)
+
+// Limits of the relay, each with its reason.
+const (
+	// MaxInFlightPerConn bounds the requests one connection has running at
+	// once: enough to keep a sender's pipeline full (group commit batches
+	// them), small enough that one connection cannot monopolize the store.
+	MaxInFlightPerConn = 32
+	// ChallengeTTL is how long an authentication nonce may be answered.
+	ChallengeTTL = time.Minute
+	// LinkTokenTTL and ProvisioningTTL bound device linking: minutes for a
+	// person to scan a QR code and approve.
+	LinkTokenTTL    = 10 * time.Minute
+	ProvisioningTTL = 10 * time.Minute
+	// MaxPendingLinks bounds link tokens and provisioning addresses held in
+	// memory; beyond it the oldest are dropped.
+	MaxPendingLinks = 10_000
+	// PreKeysLowWater: a device with fewer one-time prekeys of a kind is
+	// told to upload more (clients upload 100 at a time).
+	PreKeysLowWater = 20
+	// writeTimeout bounds one frame write: a peer that stops reading is
+	// dropped rather than holding the server's buffers.
+	writeTimeout = 10 * time.Second
+	// handlerTimeout bounds one request's work.
+	handlerTimeout = 30 * time.Second
+)
+
+// RateLimits configures the in-memory abuse limits per source address.
+type RateLimits struct {
+	// Registrations (challenges issued and accounts created) per second,
+	// with burst.
+	Register      float64
+	RegisterBurst int
+	// Lookups (bundles and usernames) per second, with burst: bounds how
+	// fast one source can enumerate usernames or drain prekeys.
+	Lookup      float64
+	LookupBurst int
+	// Sends (Send and SendMulti) per second, with burst.
+	Send      float64
+	SendBurst int
+}
+
+// DefaultRateLimits are generous for people and tight for scripts.
+func DefaultRateLimits() RateLimits {
+	return RateLimits{
+		Register: 0.2, RegisterBurst: 10,
+		Lookup: 5, LookupBurst: 50,
+		Send: 5_000, SendBurst: 20_000,
+	}
+}
+
+// Config is what a Relay needs.
+type Config struct {
+	Store   store.Store
+	Bus     bus.Bus
+	Certs   *certs.Authority
+	PoW     *pow.Issuer
+	Metrics *metrics.Registry // optional
+	Logger  *slog.Logger      // optional
+	// AllowedOrigins are browser origins ("https://host") allowed to open
+	// a WebSocket besides the server's own host.
+	AllowedOrigins []string
+	PingInterval   time.Duration
+	PingTimeout    time.Duration
+	// Retention is how long undelivered envelopes are kept.
+	Retention  time.Duration
+	RateLimits RateLimits
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Relay serves the WebSocket API. Mount it with http.Handle.
+type Relay struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	m       relayMetrics
+	origins []string
+
+	registerLimit, lookupLimit, sendLimit *ratelimit.Limiter
+
+	mu           sync.Mutex
+	closing      bool
+	conns        map[*conn]struct{}
+	devices      map[bus.Device]map[*conn]struct{} // authenticated connections
+	links        *pending[linkGrant]
+	provisioning *pending[*conn]
+	wg           sync.WaitGroup
+}
+
+type linkGrant struct{ account store.AccountID }
+
+// New makes a relay.
+func New(cfg Config) *Relay {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
+	rl := cfg.RateLimits
+	r := &Relay{
+		cfg: cfg, log: cfg.Logger, now: cfg.Now,
+		conns:         map[*conn]struct{}{},
+		devices:       map[bus.Device]map[*conn]struct{}{},
+		links:         newPending[linkGrant](MaxPendingLinks),
+		provisioning:  newPending[*conn](MaxPendingLinks),
+		registerLimit: ratelimit.New(rl.Register, rl.RegisterBurst, 0, cfg.Now),
+		lookupLimit:   ratelimit.New(rl.Lookup, rl.LookupBurst, 0, cfg.Now),
+		sendLimit:     ratelimit.New(rl.Send, rl.SendBurst, 0, cfg.Now),
+	}
+	for _, o := range cfg.AllowedOrigins {
+		r.origins = append(r.origins, o) // scheme://host patterns match scheme and host
+	}
+	r.m = newRelayMetrics(cfg.Metrics)
+	return r
+}
+
+// ServeHTTP upgrades the request to a WebSocket and serves it until it
+// closes.
+func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	ws, err := websocket.Accept(w, req, &websocket.AcceptOptions{OriginPatterns: r.origins})
+	if err != nil {
+		r.m.refused.Inc()
+		return // Accept has answered (403 for a foreign Origin)
+	}
+	source := sourceOf(req)
+	c := newConn(r, ws, source)
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
+		ws.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	r.conns[c] = struct{}{}
+	r.wg.Add(1)
+	r.mu.Unlock()
+	r.m.connections.Add(1)
+	defer func() {
+		r.mu.Lock()
+		delete(r.conns, c)
+		r.mu.Unlock()
+		r.m.connections.Add(-1)
+		r.wg.Done()
+	}()
+	c.serve()
+}
+
+// sourceOf returns the connection's source host, used only as an in-memory
+// rate-limit key for the life of the connection.
+func sourceOf(req *http.Request) string {
+	host, _, err := net.SplitHostPort(req.RemoteAddr)
+	if err != nil {
+		return req.RemoteAddr
+	}
+	return host
+}
+
+// Shutdown closes every connection with 1001 (going away) after its
+// in-flight requests finish, and waits for them, or for ctx.
+func (r *Relay) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	r.closing = true
+	conns := make([]*conn, 0, len(r.conns))
+	for c := range r.conns {
+		conns = append(conns, c)
+	}
+	r.mu.Unlock()
+	for _, c := range conns {
+		go c.drain()
+	}
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.ws.CloseNow()
+		}
+		return ctx.Err()
+	}
+}
+
+// addDevice and removeDevice track authenticated connections by device, for
+// ephemeral (store-nothing) delivery.
+func (r *Relay) addDevice(d bus.Device, c *conn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.devices[d] == nil {
+		r.devices[d] = map[*conn]struct{}{}
+	}
+	r.devices[d][c] = struct{}{}
+}
+
+func (r *Relay) removeDevice(d bus.Device, c *conn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.devices[d], c)
+	if len(r.devices[d]) == 0 {
+		delete(r.devices, d)
+	}
+}
+
+func (r *Relay) connsOf(d bus.Device) []*conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*conn, 0, len(r.devices[d]))
+	for c := range r.devices[d] {
+		out = append(out, c)
+	}
+	return out
+}
+
+// isClosed reports whether err means the WebSocket is gone.
+func isClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) ||
+		websocket.CloseStatus(err) != -1 || errors.Is(err, context.Canceled)
+}

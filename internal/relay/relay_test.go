@@ -1,0 +1,330 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/sotto-chat/sotto/internal/pow"
+	"github.com/sotto-chat/sotto/internal/store"
+	"github.com/sotto-chat/sotto/internal/wire"
+	"github.com/sotto-chat/sotto/internal/wire/wirepb"
+	"github.com/sotto-chat/sotto/internal/wsclient"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestEndToEnd: two accounts register, connect, and exchange sealed
+// messages through the relay; every message arrives once and the mailbox
+// is empty after the acks.
+func TestEndToEnd(t *testing.T) {
+	e := newEnv(t)
+	alice, bob := e.register("alice"), e.register("bob")
+	for i := range 20 {
+		from, to := alice, bob
+		if i%3 == 2 {
+			from, to = bob, alice
+		}
+		text := fmt.Sprintf("message %d", i)
+		if err := from.sendTo(to, text); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		got, err := to.receive(5 * time.Second)
+		if err != nil || got != text {
+			t.Fatalf("receive %d: %q, %v", i, got, err)
+		}
+	}
+	for _, d := range []*device{alice, bob} {
+		left, err := e.store.Read(context.Background(), d.account, d.id, 0, 10)
+		if err != nil || len(left) != 0 {
+			t.Fatalf("mailbox not empty after acks: %d, %v", len(left), err)
+		}
+	}
+}
+
+// TestOfflineDeviceDrainsInOrder: messages sent while a device is offline
+// wait in its mailbox and arrive in order when it connects.
+func TestOfflineDeviceDrainsInOrder(t *testing.T) {
+	e := newEnv(t)
+	alice, bob := e.register("alice"), e.register("bob")
+	bob.authConn.Close()
+	<-bob.authConn.Done()
+	for i := range 5 {
+		if err := alice.sendTo(bob, fmt.Sprintf("offline %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bob.connect()
+	var got []string
+	for len(got) < 5 {
+		text, err := bob.receive(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, strings.Split(text, "|")...)
+	}
+	for i, g := range got {
+		if g != fmt.Sprintf("offline %d", i) {
+			t.Fatalf("order: %q", got)
+		}
+	}
+}
+
+func TestUnackedEnvelopesRedelivered(t *testing.T) {
+	e := newEnv(t)
+	alice, bob := e.register("alice"), e.register("bob")
+	if err := alice.sendTo(bob, "once"); err != nil {
+		t.Fatal(err)
+	}
+	var first *wirepb.Envelope
+	for first == nil {
+		p := <-bob.authConn.Pushes()
+		if envs := p.GetEnvelopes(); envs != nil {
+			first = envs.Envelopes[0]
+		}
+	}
+	bob.authConn.Close() // no ack
+	<-bob.authConn.Done()
+	bob.connect()
+	for {
+		p := <-bob.authConn.Pushes()
+		if envs := p.GetEnvelopes(); envs != nil {
+			if envs.Envelopes[0].Id != first.Id {
+				t.Fatalf("redelivered id %d, want the stable id %d", envs.Envelopes[0].Id, first.Id)
+			}
+			return
+		}
+	}
+}
+
+func TestSendErrors(t *testing.T) {
+	e := newEnv(t)
+	alice, bob := e.register("alice"), e.register("bob")
+	ctx := context.Background()
+	env := &wirepb.OutgoingEnvelope{DeviceId: uint32(bob.id), RegistrationId: bob.regID, Content: []byte{0x11, 1, 2, 3}}
+	tests := []struct {
+		name string
+		send *wirepb.Send
+		want wirepb.Code
+	}{
+		{"wrong access key", &wirepb.Send{Recipient: bob.account[:], AccessKey: make([]byte, 16), Envelopes: []*wirepb.OutgoingEnvelope{env}}, wirepb.Code_FORBIDDEN},
+		{"unknown account", &wirepb.Send{Recipient: make([]byte, 16), AccessKey: bob.profile[:], Envelopes: []*wirepb.OutgoingEnvelope{env}}, wirepb.Code_NOT_FOUND},
+		{"stale registration id", &wirepb.Send{Recipient: bob.account[:], AccessKey: bob.profile[:], Envelopes: []*wirepb.OutgoingEnvelope{
+			{DeviceId: uint32(bob.id), RegistrationId: bob.regID + 1, Content: []byte{1}}}}, wirepb.Code_MISMATCHED_DEVICES},
+		{"extra device", &wirepb.Send{Recipient: bob.account[:], AccessKey: bob.profile[:], Envelopes: []*wirepb.OutgoingEnvelope{
+			env, {DeviceId: 9, RegistrationId: 1, Content: []byte{1}}}}, wirepb.Code_MISMATCHED_DEVICES},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := alice.anon.Do(ctx, tc.send)
+			if got := wsclient.Code(err); got != tc.want {
+				t.Fatalf("code %v, want %v (%v)", got, tc.want, err)
+			}
+		})
+	}
+	_, err := alice.anon.Do(ctx, &wirepb.Send{Recipient: bob.account[:], AccessKey: bob.profile[:], Envelopes: []*wirepb.OutgoingEnvelope{
+		{DeviceId: uint32(bob.id), RegistrationId: bob.regID + 1, Content: []byte{1}}, {DeviceId: 9, RegistrationId: 1, Content: []byte{1}}}})
+	var se *wsclient.StatusError
+	if !asStatus(err, &se) || len(se.Status.Mismatches) != 1 {
+		t.Fatalf("mismatch details: %v", err)
+	}
+	m := se.Status.Mismatches[0]
+	if len(m.Stale) != 1 || m.Stale[0] != uint32(bob.id) || len(m.Extra) != 1 || m.Extra[0] != 9 {
+		t.Fatalf("mismatch %+v", m)
+	}
+	left, _ := e.store.Read(ctx, bob.account, bob.id, 0, 10)
+	if len(left) != 0 {
+		t.Fatal("a refused send stored envelopes")
+	}
+}
+
+func asStatus(err error, se **wsclient.StatusError) bool {
+	s, ok := err.(*wsclient.StatusError)
+	*se = s
+	return ok
+}
+
+func TestConnectionKinds(t *testing.T) {
+	e := newEnv(t)
+	alice := e.register("alice")
+	ctx := context.Background()
+	if _, err := alice.authConn.Do(ctx, &wirepb.GetBundles{AccountId: alice.account[:]}); wsclient.Code(err) != wirepb.Code_FORBIDDEN {
+		t.Fatalf("anonymous request on an authenticated connection: %v", err)
+	}
+	if _, err := alice.anon.Do(ctx, &wirepb.ListDevices{}); wsclient.Code(err) != wirepb.Code_UNAUTHENTICATED {
+		t.Fatalf("authenticated request on an anonymous connection: %v", err)
+	}
+	c := e.dial()
+	ch := do(t, c, &wirepb.GetChallenge{}).GetChallenge()
+	sig, _ := alice.identity.Private.Sign(alice.rand, wire.AuthMessage(ch.Nonce, alice.account[:], uint32(alice.id)))
+	if _, err := c.Do(ctx, &wirepb.Authenticate{AccountId: alice.account[:], DeviceId: 1, Signature: sig[:]}); wsclient.Code(err) != wirepb.Code_UNAUTHENTICATED {
+		t.Fatalf("signature by the wrong key: %v", err)
+	}
+	sig, _ = alice.auth.Private.Sign(alice.rand, wire.AuthMessage(ch.Nonce, alice.account[:], uint32(alice.id)))
+	if _, err := c.Do(ctx, &wirepb.Authenticate{AccountId: alice.account[:], DeviceId: 1, Signature: sig[:]}); wsclient.Code(err) != wirepb.Code_UNAUTHENTICATED {
+		t.Fatalf("a challenge answered twice: %v", err)
+	}
+}
+
+func TestRegistrationProofOfWork(t *testing.T) {
+	e := newEnv(t)
+	d := e.register("alice")
+	ctx := context.Background()
+	ch := do(t, d.anon, &wirepb.GetRegistrationChallenge{}).GetRegistrationChallenge()
+	bad := []byte{0}
+	for pow.Check(ch.Seed, bad, int(ch.Difficulty)) {
+		bad[0]++
+	}
+	spk, kem := d.signedPreKeys()
+	reg := &wirepb.Register{Seed: ch.Seed, Solution: bad, IdentityKey: d.identity.Public.Bytes(), AuthKey: d.auth.Public.Bytes(),
+		RegistrationId: 7, SignedPrekey: spk, KemLastResort: kem}
+	if _, err := d.anon.Do(ctx, reg); wsclient.Code(err) != wirepb.Code_FORBIDDEN {
+		t.Fatalf("wrong solution: %v", err)
+	}
+	reg.Solution, _ = pow.Solve(ch.Seed, int(ch.Difficulty), nil)
+	do(t, d.anon, reg)
+	if _, err := d.anon.Do(ctx, reg); wsclient.Code(err) != wirepb.Code_EXPIRED {
+		t.Fatalf("reused challenge: %v", err)
+	}
+}
+
+func TestPreKeysNeverHandedOutTwice(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.RateLimits.Lookup, c.RateLimits.LookupBurst = 1000, 1000 })
+	bob := e.register("bob")
+	bob.uploadOneTime(40) // 50 in all
+	conns := make([]*wsclient.Conn, 50)
+	for i := range conns {
+		conns[i] = e.dial()
+	}
+	var mu sync.Mutex
+	seen := map[uint32]bool{}
+	var wg sync.WaitGroup
+	for i := range 60 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := conns[i%len(conns)].Do(context.Background(), &wirepb.GetBundles{AccountId: bob.account[:]})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for _, b := range resp.GetBundles().Bundles {
+				if b.OneTimePrekey == nil {
+					continue
+				}
+				mu.Lock()
+				if seen[b.OneTimePrekey.Id] {
+					t.Errorf("one-time prekey %d handed out twice", b.OneTimePrekey.Id)
+				}
+				seen[b.OneTimePrekey.Id] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != 50 {
+		t.Fatalf("%d one-time prekeys handed out, want all 50", len(seen))
+	}
+}
+
+func TestCrossOriginRefused(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.AllowedOrigins = []string{"https://web.example"} })
+	ctx := context.Background()
+	_, err := wsclient.Dial(ctx, e.url, &wsclient.Options{Header: http.Header{"Origin": {"https://evil.example"}}})
+	if err == nil {
+		t.Fatal("foreign origin accepted")
+	}
+	c, err := wsclient.Dial(ctx, e.url, &wsclient.Options{Header: http.Header{"Origin": {"https://web.example"}}})
+	if err != nil {
+		t.Fatalf("allowed origin refused: %v", err)
+	}
+	c.Close()
+}
+
+func TestGarbageFrames(t *testing.T) {
+	e := newEnv(t)
+	alice := e.register("alice")
+	ctx := context.Background()
+	for i := range 200 {
+		c := e.dial()
+		junk := []byte(fmt.Sprintf("garbage %d \xff\x00", i))
+		if err := c.WriteRaw(ctx, junk); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-c.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("connection with garbage not closed")
+		}
+	}
+	// A frame with an id but a bad field gets an error and the connection
+	// lives on.
+	c := e.dial()
+	if _, err := c.Do(ctx, &wirepb.LookupUsername{Hash: []byte("short")}); err == nil {
+		t.Fatal("bad field accepted")
+	}
+	do(t, c, &wirepb.GetChallenge{})
+	// Others are unaffected.
+	do(t, alice.authConn, &wirepb.ListDevices{})
+}
+
+func TestUsernames(t *testing.T) {
+	e := newEnv(t)
+	alice, bob := e.register("alice"), e.register("bob")
+	ctx := context.Background()
+	hash := make([]byte, 32)
+	hash[0] = 7
+	do(t, alice.authConn, &wirepb.SetUsername{Hash: hash})
+	if _, err := bob.authConn.Do(ctx, &wirepb.SetUsername{Hash: hash}); wsclient.Code(err) != wirepb.Code_CONFLICT {
+		t.Fatalf("taken username: %v", err)
+	}
+	got := do(t, bob.anon, &wirepb.LookupUsername{Hash: hash}).GetUsernameAccount()
+	if store.AccountID(got.AccountId) != alice.account {
+		t.Fatal("lookup found the wrong account")
+	}
+	do(t, alice.authConn, &wirepb.DeleteUsername{})
+	if _, err := bob.anon.Do(ctx, &wirepb.LookupUsername{Hash: hash}); wsclient.Code(err) != wirepb.Code_NOT_FOUND {
+		t.Fatalf("deleted username: %v", err)
+	}
+}
+
+func TestLookupRateLimited(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.RateLimits.Lookup, c.RateLimits.LookupBurst = 0.001, 5 })
+	d := e.register("alice")
+	ctx := context.Background()
+	hash := make([]byte, 32)
+	limited := 0
+	for range 10 {
+		_, err := d.anon.Do(ctx, &wirepb.LookupUsername{Hash: hash})
+		if wsclient.Code(err) == wirepb.Code_RATE_LIMITED {
+			limited++
+			var se *wsclient.StatusError
+			if asStatus(err, &se); se.Status.RetryAfterMs == 0 {
+				t.Fatal("no retry-after")
+			}
+		}
+	}
+	if limited != 5 {
+		t.Fatalf("%d of 10 lookups limited, want 5", limited)
+	}
+}
+
+func TestShutdownClosesWith1001(t *testing.T) {
+	e := newEnv(t)
+	d := e.register("alice")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.relay.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-d.authConn.Done()
+	if code := wsclient.CloseStatus(d.authConn.Err()); code != 1001 {
+		t.Fatalf("close code %d, want 1001", code)
+	}
+}
