@@ -162,9 +162,8 @@ func New(cfg Config) *Relay {
 		lookupLimit:   ratelimit.New(rl.Lookup, rl.LookupBurst, 0, cfg.Now),
 		sendLimit:     ratelimit.New(rl.Send, rl.SendBurst, 0, cfg.Now),
 	}
-	for _, o := range cfg.AllowedOrigins {
-		r.origins = append(r.origins, o) // scheme://host patterns match scheme and host
-	}
+	// "scheme://host" patterns match the Origin's scheme and host.
+	r.origins = append(r.origins, cfg.AllowedOrigins...)
 	r.m = newRelayMetrics(cfg.Metrics)
 	return r
 }
