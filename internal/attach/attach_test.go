@@ -2,9 +2,11 @@ package attach_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -1040,4 +1042,72 @@ func TestNewConfig(t *testing.T) {
 			t.Errorf("New(%+v) succeeded", cfg)
 		}
 	}
+}
+
+func TestRun(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	e := newEnv(t, attach.Config{Now: clk.Now})
+	up := e.uploadAll([]byte("old"), 3)
+	clk.Set(clk.Now().Add(40 * 24 * time.Hour))
+	ctx, cancel := context.WithCancel(t.Context())
+	stopped := make(chan struct{})
+	go func() {
+		e.store.Run(ctx)
+		close(stopped)
+	}()
+	eventually(t, func() bool { return !exists(filepath.Join(e.dir, up.id)) })
+	cancel()
+	<-stopped
+}
+
+// TestLogs checks that success is quiet and that errors carry no ids.
+func TestLogs(t *testing.T) {
+	var buf syncBuffer
+	e := newEnv(t, attach.Config{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	done := e.uploadAll(randomBytes(11, 1000), 300)
+	e.download(done)
+	e.head(done)
+	up := e.create(100)
+	e.head(up)
+	if buf.String() != "" {
+		t.Fatalf("success logged: %s", buf.String())
+	}
+	// Damage the upload: its data file turns into a directory.
+	data := filepath.Join(e.dir, "partial", up.id)
+	if err := os.Remove(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(data, "x"), make([]byte, 10), 0o600)
+	resp := e.do("HEAD", up.url, map[string]string{"Tus-Resumable": "1.0.0", "Upload-Token": up.token}, nil, 0)
+	wantStatus(t, resp, http.StatusInternalServerError)
+	wantStatus(t, e.patchBytes(up, 0, []byte("x")), http.StatusInternalServerError)
+	logs := buf.String()
+	if logs == "" {
+		t.Fatal("error not logged")
+	}
+	for _, secret := range []string{up.id, done.id, up.token, "127.0.0.1", "Go-http-client"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("logs contain %q:\n%s", secret, logs)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
