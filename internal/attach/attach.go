@@ -32,7 +32,8 @@
 //	Location: 3f0c9a5be1d0c1f7a2b44e6f0d9a8c21
 //	Upload-Token: Zq1W7c9Q0aXb3lV6y2N8pR4sT5uK1mH0jG7fE3dC2bA
 //
-// Location is relative: resolved against the POST's URL it names
+// POST goes to the collection URL, trailing slash included. Location is
+// relative: resolved against that URL it names
 // /v1/attachments/3f0c9a5be1d0c1f7a2b44e6f0d9a8c21. The client keeps the
 // token until the upload is complete; the server keeps only its hash.
 // Refusals: 400 (Upload-Length missing, malformed or 0, or a request body),
@@ -126,10 +127,12 @@
 //	<Dir>/partial/<id>.meta  "v1 <length> <token hash, hex> <YYYY-MM-DD>\n"
 //	<Dir>/partial/<id>.meta.tmp  a record being written (POST in progress)
 //
-// The record holds the upload's length, the SHA-256 of its token and the day
-// (UTC) the upload was created: nothing about the client. Every file's
-// modification and access times are set to its creation day, midnight UTC;
-// a complete blob's mtime is how [Store.Expire] knows its age.
+// The record holds the upload's length, the hash of its token,
+// SHA-256("sotto-upload-token-v1" ‖ token), and the day (UTC) the upload was
+// created: nothing about the client. Every file's modification and access
+// times are set to its creation day, midnight UTC; a complete blob's mtime
+// is how [Store.Expire] knows its age. Uploads in progress are locked in
+// memory, so two Stores (two nodes of a cluster) must not share a Dir.
 //
 // # Security
 //
@@ -137,13 +140,15 @@
 // lowercase hex digits) before any file-system access, so no request can name
 // a path outside Dir or a file other than a blob or an upload. The token is
 // compared by its hash, in constant time, against a dummy hash when the
-// upload does not exist, and the answer (403) is the same either way. The
-// server only ever sees ciphertext.
+// upload does not exist, and the answer (403) is the same either way (the
+// work differs by one small file read, which no one can exploit without
+// first guessing a 128-bit id). The server only ever sees ciphertext.
 //
 // # Privacy
 //
 // Nothing here reads or stores remote addresses, user agents or any header
-// other than those above (DESIGN.md, P4). Logs carry errors only, with file
+// other than those above (DESIGN.md, P4); only Authorize, the server's own
+// code, sees the whole request. Logs carry errors only, with file
 // names (which contain ids) stripped. Times at rest are days: creation days
 // in records and in file times; downloads open blobs with O_NOATIME on Linux
 // so reading leaves no access time. The file system's inode change time
