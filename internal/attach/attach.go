@@ -334,7 +334,8 @@ type Store struct {
 	dir     string // Config.Dir
 	partial string // Dir/partial
 	log     *slog.Logger
-	cache   string // the Cache-Control of downloads
+	cache   string        // the Cache-Control of downloads
+	idle    time.Duration // BodyIdleTimeout; shorter in tests
 
 	uploadedBytes   *metrics.Counter
 	downloadedBytes *metrics.Counter
@@ -376,6 +377,7 @@ func New(cfg Config) (*Store, error) {
 		partial: filepath.Join(cfg.Dir, partialDir),
 		log:     cfg.Logger,
 		cache:   fmt.Sprintf("private, max-age=%d, immutable", int64(cfg.Retention/time.Second)),
+		idle:    BodyIdleTimeout,
 		busy:    map[ID]struct{}{},
 	}
 	if err := os.MkdirAll(s.partial, 0o700); err != nil {

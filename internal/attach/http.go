@@ -261,7 +261,7 @@ func (s *Store) servePatch(w http.ResponseWriter, r *http.Request, id ID) {
 		http.Error(w, "body runs past Upload-Length", http.StatusRequestEntityTooLarge)
 		return
 	}
-	body := &bodyReader{r: r.Body, rc: http.NewResponseController(w), deadlines: true}
+	body := &bodyReader{r: r.Body, rc: http.NewResponseController(w), idle: s.idle, deadlines: true}
 	if complete {
 		if body.more() {
 			http.Error(w, "body runs past Upload-Length", http.StatusRequestEntityTooLarge)
@@ -338,13 +338,14 @@ func (s *Store) write(id ID, rec record, cur int64, body *bodyReader) (int64, in
 type bodyReader struct {
 	r         io.Reader
 	rc        *http.ResponseController
-	deadlines bool // false once the connection turns out not to support them
+	idle      time.Duration // BodyIdleTimeout
+	deadlines bool          // false once the connection turns out not to support them
 	err       error
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
 	if b.deadlines {
-		if err := b.rc.SetReadDeadline(time.Now().Add(BodyIdleTimeout)); err != nil {
+		if err := b.rc.SetReadDeadline(time.Now().Add(b.idle)); err != nil {
 			b.deadlines = false
 		}
 	}
