@@ -316,18 +316,23 @@ func testTakeBundlesConcurrent(t *testing.T, open Opener) {
 	ctx := t.Context()
 	const (
 		goroutines = 50
-		takes      = 3 // per goroutine: 150 takes for fewer keys
-		nEC        = 60
-		nKEM       = 45
+		takes      = 3 // per goroutine
+		total      = goroutines * takes
+		// Device 1 has fewer one-time keys than there are takes; device
+		// 2 has exactly one of each kind per take, so none of its
+		// bundles may lack a one-time key.
+		nEC  = 60
+		nKEM = 45
 	)
 	id := newAccount(t, s, 1)
 	addDevice(t, s, id, 2)
 	uploadKeys(t, s, id, 1, nEC, nKEM)
-	uploadKeys(t, s, id, 2, nEC, nKEM)
+	uploadKeys(t, s, id, 2, total, total)
 
 	type got struct {
 		ec, kem []uint32 // device<<16 | key id
-		lr      int
+		lr      [3]int   // last-resort bundles per device
+		noEC    [3]int   // bundles without an EC prekey per device
 		err     error
 	}
 	results := make([]got, goroutines)
@@ -350,9 +355,11 @@ func testTakeBundlesConcurrent(t *testing.T, open Opener) {
 				for _, b := range bs {
 					if b.PreKey != nil {
 						r.ec = append(r.ec, uint32(b.Device)<<16|b.PreKey.ID)
+					} else {
+						r.noEC[b.Device]++
 					}
 					if b.KEMLastResort {
-						r.lr++
+						r.lr[b.Device]++
 					} else {
 						r.kem = append(r.kem, uint32(b.Device)<<16|b.KEMPreKey.ID)
 					}
@@ -364,21 +371,27 @@ func testTakeBundlesConcurrent(t *testing.T, open Opener) {
 	wg.Wait()
 
 	var ec, kem []uint32
-	lr := 0
+	var lr, noEC [3]int
 	for _, r := range results {
 		must(t, "TakeBundles", r.err)
 		ec = append(ec, r.ec...)
 		kem = append(kem, r.kem...)
-		lr += r.lr
+		for d := range lr {
+			lr[d] += r.lr[d]
+			noEC[d] += r.noEC[d]
+		}
 	}
 	if !distinct(ec) || !distinct(kem) {
 		t.Fatal("a one-time prekey was handed out twice")
 	}
-	if len(ec) != 2*nEC || len(kem) != 2*nKEM {
-		t.Errorf("handed out %d EC and %d KEM one-time keys, want %d and %d", len(ec), len(kem), 2*nEC, 2*nKEM)
+	if len(ec) != nEC+total || len(kem) != nKEM+total {
+		t.Errorf("handed out %d EC and %d KEM one-time keys, want %d and %d", len(ec), len(kem), nEC+total, nKEM+total)
 	}
-	if want := 2*goroutines*takes - 2*nKEM; lr != want {
-		t.Errorf("handed out the last resort %d times, want %d", lr, want)
+	if lr[1] != total-nKEM || noEC[1] != total-nEC {
+		t.Errorf("device 1: %d last-resort bundles and %d without an EC key, want %d and %d", lr[1], noEC[1], total-nKEM, total-nEC)
+	}
+	if lr[2] != 0 || noEC[2] != 0 {
+		t.Errorf("device 2: %d last-resort bundles and %d without an EC key while one-time keys remained", lr[2], noEC[2])
 	}
 	wantCounts(t, s, id, 1, 0, 0)
 	wantCounts(t, s, id, 2, 0, 0)
