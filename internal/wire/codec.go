@@ -24,7 +24,8 @@ func marshalOptions() proto.MarshalOptions {
 
 // Decode parses one frame (one WebSocket binary message) and checks it
 // against every bound of the protocol. b is not retained; the frame owns
-// copies of its byte fields.
+// copies of its byte fields. Clients decode the server's frames with it;
+// servers use [DecodeRequest].
 //
 // Errors are *ParseError, whose Code method gives the status to answer with
 // and whose ID field the request's id when it could be read. The checks, in
@@ -33,6 +34,26 @@ func marshalOptions() proto.MarshalOptions {
 // counts (before protobuf decoding allocates; a frame, request or push of
 // an unknown kind: ErrUnknownKind); protobuf decoding; then [Validate].
 func Decode(b []byte) (*wirepb.Frame, error) {
+	f, err := decode(b, false)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// DecodeRequest is [Decode] for a server: it returns the frame's request,
+// and refuses a frame carrying a response or a push (clients send only
+// requests) before decoding any of it, so that a client cannot make the
+// server allocate for the large lists only servers send.
+func DecodeRequest(b []byte) (*wirepb.Request, error) {
+	f, err := decode(b, true)
+	if err != nil {
+		return nil, err
+	}
+	return f.GetRequest(), nil
+}
+
+func decode(b []byte, requestOnly bool) (*wirepb.Frame, *ParseError) {
 	if len(b) > MaxFrameSize {
 		return nil, &ParseError{Reason: fmt.Sprintf("frame of %d bytes, limit %d", len(b), MaxFrameSize), Err: ErrTooLarge}
 	}
@@ -42,7 +63,7 @@ func Decode(b []byte) (*wirepb.Frame, error) {
 	}
 	f := new(wirepb.Frame)
 	var path [maxDepth]pathElem
-	s := scanner{path: path[:0]}
+	s := scanner{path: path[:0], requestOnly: requestOnly}
 	if err := s.message(b, f.ProtoReflect().Descriptor(), 1); err != nil {
 		err.ID = id
 		return nil, err

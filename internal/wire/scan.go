@@ -76,7 +76,8 @@ type pathElem struct {
 
 // scanner walks one frame. Its path is only turned into a string on error.
 type scanner struct {
-	path []pathElem
+	path        []pathElem
+	requestOnly bool // refuse a frame's response and push
 }
 
 // fail returns a ParseError at the current path, extended by a field.
@@ -131,6 +132,9 @@ func (s *scanner) message(b []byte, md protoreflect.MessageDescriptor, depth int
 			b = b[n:]
 			unknown = true
 			continue
+		}
+		if depth == 1 && s.requestOnly && fd.ContainingOneof() != nil && fd.Name() != "request" {
+			return s.fail(fd, "a client sends only requests", nil)
 		}
 		if fd.IsList() {
 			k, err := s.element(fd, typ, b, depth, counts[num])
