@@ -5,8 +5,9 @@
 // Attachments use plain HTTP and are not part of it.
 //
 // [Decode] turns a WebSocket binary message into a *wirepb.Frame checked
-// against every bound of the protocol; [Encode] validates and serializes
-// one. [NewRequest], [Respond], [Error], [RetryLater], [Mismatched] and
+// against every bound of the protocol, and [DecodeRequest] does the same
+// for a server, which accepts only requests; [Encode] validates and
+// serializes a frame. [NewRequest], [Respond], [Error], [RetryLater], [Mismatched] and
 // [NewPush] build frames; [AccessOf] says which connections may make a
 // request; [AuthMessage] is what a device signs to authenticate.
 //
@@ -71,8 +72,11 @@
 // repeated fields over their bounds, a singular field or oneof member
 // given twice (protobuf would keep the last: one message, two meanings),
 // and 32-bit or boolean varints out of range. What decoding allocates is
-// therefore bounded by the schema and proportional to the frame; FuzzDecode
-// checks it. Unknown fields are discarded, never kept. Decode never panics
+// therefore bounded by the schema and proportional to the frame (FuzzDecode
+// checks at most 128 bytes per input byte plus 16 KiB; the worst case is a
+// list of empty messages). [DecodeRequest] refuses responses and pushes
+// before decoding them, so that what a client can make a server allocate
+// beyond copies of its byte fields stays under 64 KiB per frame. Unknown fields are discarded, never kept. Decode never panics
 // and returns one error type, [*ParseError], carrying the status to answer
 // with and, when it could be read, the request's id.
 //

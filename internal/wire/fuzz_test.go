@@ -35,9 +35,15 @@ func allocated(fn func()) uint64 {
 // *ParseError, allocates in proportion to the input, and what it accepts
 // re-encodes canonically (decode → encode → decode gives the same frame,
 // and encoding that gives the same bytes); DecodeRequest agrees with it;
-// and no strict prefix of an encoded frame decodes. Seeds: one frame of
-// every kind (testdata/fuzz/FuzzDecode, written by TestFixtures -update,
-// and generated here).
+// and no strict prefix of an encoded frame decodes. (Split feeds do not
+// apply: a WebSocket delivers whole messages, one frame each.) Seeds: one
+// frame of every kind (testdata/fuzz/FuzzDecode, written by TestFixtures
+// -update, and generated here).
+//
+// The seeds with KEM keys are 2–5 KiB, and the fuzzer minimizes every new
+// interesting input for up to -fuzzminimizetime (a minute by default),
+// which shows as minutes of "0/sec". Pass -fuzzminimizetime=2s for short
+// runs.
 func FuzzDecode(f *testing.F) {
 	for _, s := range samples() {
 		b := mustEncode(f, s.frame)

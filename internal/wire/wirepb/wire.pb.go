@@ -12,7 +12,10 @@
 // (UTF-8). The Go package internal/wire enforces them, names each one, and
 // says why it is what it is; a frame over 1 MiB is refused before it is
 // parsed. "(required)" marks a field that must be present (non-empty, or a
-// non-zero number); other fields may be left out.
+// non-zero number); other fields may be left out. Readers are strict: a
+// singular field given twice, a second member of a oneof, a number out of
+// its field's range (a 32-bit field, a bool) and a string that is not UTF-8
+// are refused; unknown fields are skipped and dropped.
 //
 // What the server learns: account ids, device ids, registration ids, public
 // keys, the days accounts were created and last seen. It never learns who
@@ -1053,7 +1056,8 @@ func (x *Status) GetUnknownAccounts() [][]byte {
 
 // RecipientMismatch lists the device changes a sender must make before
 // resending to one recipient: fetch bundles for missing devices, drop extra
-// ones, and start new sessions with stale ones.
+// ones, and start new sessions with stale ones. Each list holds distinct
+// device ids (1 to 127), and at least one list is non-empty.
 type RecipientMismatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// account_id is the recipient (16 bytes, required).
@@ -2502,7 +2506,7 @@ func (x *Ack) GetIds() []uint64 {
 }
 
 // Envelopes are envelopes from the device's mailbox (a push), in mailbox
-// order. Delivery is at least once: an envelope not acked is pushed again on
+// order, with distinct ids. Delivery is at least once: an envelope not acked is pushed again on
 // the next connection.
 type Envelopes struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
