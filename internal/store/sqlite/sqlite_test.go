@@ -1,9 +1,13 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -242,5 +246,53 @@ func TestBatchAbort(t *testing.T) {
 	// The writer goes on.
 	if err := s.Append(ctx, []*store.Envelope{{Account: a, Device: 1, Content: []byte("y")}}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDeletedContentLeavesFile: once acked (or its device removed) and the
+// store closed, an envelope's bytes are nowhere in the database's files.
+func TestDeletedContentLeavesFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sotto.db")
+	s, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := testAccount(t, s, 1)
+	if err := s.AddDevice(t.Context(), store.Device{Account: id, ID: 2, AuthKey: []byte{1}}); err != nil {
+		t.Fatal(err)
+	}
+	secret := func(i int) []byte { return []byte(fmt.Sprintf("sealed-secret-%04d-%s", i, strings.Repeat("x", 200))) }
+	var acked []store.EnvelopeID
+	for i := range 50 {
+		e := &store.Envelope{Account: id, Device: store.DeviceID(1 + i%2), Content: secret(i), Expires: 10}
+		if err := s.Append(t.Context(), []*store.Envelope{e}); err != nil {
+			t.Fatal(err)
+		}
+		if e.Device == 1 {
+			acked = append(acked, e.ID)
+		}
+	}
+	if err := s.Ack(t.Context(), id, 1, acked); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveDevice(t.Context(), id, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(path + "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte("sealed-secret-")) {
+			t.Errorf("%s still holds deleted envelope content", filepath.Base(f))
+		}
 	}
 }
