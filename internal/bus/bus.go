@@ -21,40 +21,43 @@ type Device struct {
 
 // Bus delivers "has mail" signals.
 type Bus interface {
-	// Subscribe returns a channel that receives a value whenever the
-	// device's mailbox may have new envelopes (signals coalesce: at most one
-	// is pending), and a function that ends the subscription. A device may
-	// have several subscribers (a replaced connection overlaps its old one).
-	Subscribe(d Device) (<-chan struct{}, func())
+	// Subscribe calls fn whenever the device's mailbox may have new
+	// envelopes, until the returned cancel is called. fn must not block
+	// (it runs on the notifier's goroutine); several signals may be
+	// delivered as one call. A device may have several subscribers (a
+	// replaced connection overlaps its old one).
+	Subscribe(d Device, fn func()) (cancel func())
 	// Notify signals every subscriber of each device.
 	Notify(ds ...Device)
 }
 
 // Local is the in-process Bus. The zero value is ready to use.
 type Local struct {
-	mu   sync.Mutex
-	subs map[Device]map[chan struct{}]struct{}
+	mu     sync.Mutex
+	nextID uint64
+	subs   map[Device]map[uint64]func()
 }
 
 var _ Bus = (*Local)(nil)
 
 // Subscribe implements Bus.
-func (l *Local) Subscribe(d Device) (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
+func (l *Local) Subscribe(d Device, fn func()) func() {
 	l.mu.Lock()
 	if l.subs == nil {
-		l.subs = map[Device]map[chan struct{}]struct{}{}
+		l.subs = map[Device]map[uint64]func(){}
 	}
 	if l.subs[d] == nil {
-		l.subs[d] = map[chan struct{}]struct{}{}
+		l.subs[d] = map[uint64]func(){}
 	}
-	l.subs[d][ch] = struct{}{}
+	l.nextID++
+	id := l.nextID
+	l.subs[d][id] = fn
 	l.mu.Unlock()
 	var once sync.Once
-	return ch, func() {
+	return func() {
 		once.Do(func() {
 			l.mu.Lock()
-			delete(l.subs[d], ch)
+			delete(l.subs[d], id)
 			if len(l.subs[d]) == 0 {
 				delete(l.subs, d)
 			}
@@ -63,17 +66,19 @@ func (l *Local) Subscribe(d Device) (<-chan struct{}, func()) {
 	}
 }
 
-// Notify implements Bus. It never blocks.
+// Notify implements Bus. The callbacks run after the bus's lock is released,
+// so a callback may subscribe or cancel.
 func (l *Local) Notify(ds ...Device) {
+	var fns []func()
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	for _, d := range ds {
-		for ch := range l.subs[d] {
-			select {
-			case ch <- struct{}{}:
-			default: // a signal is already pending
-			}
+		for _, fn := range l.subs[d] {
+			fns = append(fns, fn)
 		}
+	}
+	l.mu.Unlock()
+	for _, fn := range fns {
+		fn()
 	}
 }
 

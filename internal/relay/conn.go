@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -26,25 +27,30 @@ type conn struct {
 	inflight chan struct{}  // semaphore of running requests
 	handlers sync.WaitGroup // running requests
 
+	nextPing atomic.Int64 // unix nanoseconds of the next ping
+	pinging  atomic.Bool  // a ping is waiting for its pong
+
 	mu          sync.Mutex // guards the fields below
 	nonce       []byte
 	nonceExpiry time.Time
 	authed      bool
 	device      bus.Device
+	mailbox     *mailbox
 	provAddrs   [][]byte // provisioning addresses this connection opened
 }
 
 func newConn(r *Relay, ws *websocket.Conn, source string) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	ws.SetReadLimit(wire.MaxFrameSize)
-	return &conn{r: r, ws: ws, source: source, ctx: ctx, cancel: cancel,
+	c := &conn{r: r, ws: ws, source: source, ctx: ctx, cancel: cancel,
 		inflight: make(chan struct{}, MaxInFlightPerConn)}
+	c.nextPing.Store(r.now().Add(r.cfg.PingInterval).UnixNano())
+	return c
 }
 
 // serve reads frames until the connection ends.
 func (c *conn) serve() {
 	defer c.cleanup()
-	go c.pinger()
 	for {
 		typ, b, err := c.ws.Read(c.ctx)
 		if err != nil {
@@ -58,20 +64,13 @@ func (c *conn) serve() {
 			c.ws.Close(websocket.StatusUnsupportedData, "binary frames only")
 			return
 		}
-		f, err := wire.Decode(b)
+		req, err := wire.DecodeRequest(b)
 		if err != nil {
 			c.r.m.badFrames.Inc()
 			if !c.refuse(err) {
 				return
 			}
 			continue
-		}
-		req := f.GetRequest()
-		if req == nil {
-			c.r.m.badFrames.Inc()
-			c.write(wire.Error(0, wirepb.Code_BAD_REQUEST, "clients send requests only"))
-			c.ws.Close(websocket.StatusPolicyViolation, "clients send requests only")
-			return
 		}
 		select {
 		case c.inflight <- struct{}{}:
@@ -139,25 +138,18 @@ func (c *conn) write(f *wirepb.Frame) {
 
 func (c *conn) push(body proto.Message) { c.write(wire.NewPush(body)) }
 
-// pinger pings every PingInterval and closes the connection when a pong is
-// later than PingTimeout.
-func (c *conn) pinger() {
-	t := time.NewTicker(c.r.cfg.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(c.ctx, c.r.cfg.PingTimeout)
-			err := c.ws.Ping(ctx)
-			cancel()
-			if err != nil {
-				c.ws.Close(websocket.StatusPolicyViolation, "ping timeout")
-				c.cancel()
-				return
-			}
-		}
+// ping sends one ping and closes the connection if the pong is later than
+// PingTimeout. The relay's ping loop calls it, one short-lived goroutine per
+// ping, so an idle connection holds no goroutine for pinging.
+func (c *conn) ping() {
+	defer c.pinging.Store(false)
+	ctx, cancel := context.WithTimeout(c.ctx, c.r.cfg.PingTimeout)
+	defer cancel()
+	if err := c.ws.Ping(ctx); err != nil && c.ctx.Err() == nil {
+		// The peer does not answer, so it will not answer a close
+		// handshake either: drop the connection at once.
+		c.cancel()
+		c.ws.CloseNow()
 	}
 }
 
@@ -173,11 +165,14 @@ func (c *conn) cleanup() {
 	c.handlers.Wait()
 	c.ws.CloseNow()
 	c.mu.Lock()
-	authed, dev, addrs := c.authed, c.device, c.provAddrs
+	authed, dev, addrs, mb := c.authed, c.device, c.provAddrs, c.mailbox
 	c.mu.Unlock()
 	if authed {
 		c.r.removeDevice(dev, c)
 		c.r.m.authenticated.Add(-1)
+	}
+	if mb != nil {
+		mb.stop()
 	}
 	for _, a := range addrs {
 		c.r.provisioning.remove(a)
@@ -191,41 +186,89 @@ func (c *conn) authenticatedDevice() (bus.Device, bool) {
 	return c.device, c.authed
 }
 
-// deliver drains the device's mailbox and then pushes new envelopes as the
-// bus signals them, until the connection ends.
-func (c *conn) deliver(d bus.Device) {
-	signal, unsubscribe := c.r.cfg.Bus.Subscribe(d)
-	defer unsubscribe()
-	c.checkPreKeys(d)
-	var after store.EnvelopeID
-	drained := false
+// mailbox pushes one device's envelopes on one connection. It runs a
+// goroutine only while there is something to push: the bus's signal starts
+// one, and it ends when the mailbox has been read to its end with no new
+// signal, so an idle connection holds no goroutine for delivery.
+type mailbox struct {
+	c      *conn
+	d      bus.Device
+	cancel func() // ends the bus subscription
+
+	mu      sync.Mutex // guards the fields below
+	running bool       // a push goroutine is running
+	again   bool       // a signal came while it ran
+	after   store.EnvelopeID
+	drained bool // QueueEmpty has been sent
+}
+
+// startMailbox subscribes to the device's signals and pushes what is
+// already waiting.
+func (c *conn) startMailbox(d bus.Device) *mailbox {
+	m := &mailbox{c: c, d: d}
+	m.cancel = c.r.cfg.Bus.Subscribe(d, m.signal)
+	go func() {
+		c.checkPreKeys(d)
+		m.signal()
+	}()
+	return m
+}
+
+// signal is the bus callback; it never blocks.
+func (m *mailbox) signal() {
+	m.mu.Lock()
+	if m.running {
+		m.again = true
+		m.mu.Unlock()
+		return
+	}
+	m.running = true
+	m.mu.Unlock()
+	go m.run()
+}
+
+func (m *mailbox) stop() { m.cancel() }
+
+func (m *mailbox) run() {
 	for {
-		envs, err := c.r.cfg.Store.Read(c.ctx, d.Account, d.Device, after, wire.MaxEnvelopesPerPush)
+		m.push()
+		m.mu.Lock()
+		if !m.again || m.c.ctx.Err() != nil {
+			m.running = false
+			m.mu.Unlock()
+			return
+		}
+		m.again = false
+		m.mu.Unlock()
+	}
+}
+
+// push sends every envelope after the last one pushed, then QueueEmpty the
+// first time the mailbox is found empty.
+func (m *mailbox) push() {
+	c := m.c
+	for {
+		envs, err := c.r.cfg.Store.Read(c.ctx, m.d.Account, m.d.Device, m.after, wire.MaxEnvelopesPerPush)
 		if err != nil {
 			if c.ctx.Err() == nil {
 				c.r.log.Warn("read mailbox", "err", err)
 			}
 			return
 		}
-		if len(envs) > 0 {
-			out := &wirepb.Envelopes{Envelopes: make([]*wirepb.Envelope, len(envs))}
-			for i, e := range envs {
-				out.Envelopes[i] = &wirepb.Envelope{Id: uint64(e.ID), Content: e.Content}
-			}
-			after = envs[len(envs)-1].ID
-			c.push(out)
-			c.r.m.envelopesOut.Add(uint64(len(envs)))
-			continue
+		if len(envs) == 0 {
+			break
 		}
-		if !drained {
-			c.push(&wirepb.QueueEmpty{})
-			drained = true
+		out := &wirepb.Envelopes{Envelopes: make([]*wirepb.Envelope, len(envs))}
+		for i, e := range envs {
+			out.Envelopes[i] = &wirepb.Envelope{Id: uint64(e.ID), Content: e.Content}
 		}
-		select {
-		case <-signal:
-		case <-c.ctx.Done():
-			return
-		}
+		m.after = envs[len(envs)-1].ID
+		c.push(out)
+		c.r.m.envelopesOut.Add(uint64(len(envs)))
+	}
+	if !m.drained {
+		m.drained = true
+		c.push(&wirepb.QueueEmpty{})
 	}
 }
 

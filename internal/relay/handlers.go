@@ -180,7 +180,10 @@ func (c *conn) authenticate(ctx context.Context, a *wirepb.Authenticate) reply {
 	if err := c.r.cfg.Store.Touch(ctx, acct, dev, c.today()); err != nil {
 		c.r.log.Warn("touch device", "err", err)
 	}
-	go c.deliver(d)
+	mb := c.startMailbox(d)
+	c.mu.Lock()
+	c.mailbox = mb
+	c.mu.Unlock()
 	return ok(nil)
 }
 

@@ -136,6 +136,8 @@ type Relay struct {
 	links        *pending[linkGrant]
 	provisioning *pending[*conn]
 	wg           sync.WaitGroup
+	pingOnce     sync.Once
+	stopPing     chan struct{}
 }
 
 type linkGrant struct{ account store.AccountID }
@@ -155,6 +157,7 @@ func New(cfg Config) *Relay {
 	r := &Relay{
 		cfg: cfg, log: cfg.Logger, now: cfg.Now,
 		conns:         map[*conn]struct{}{},
+		stopPing:      make(chan struct{}),
 		devices:       map[bus.Device]map[*conn]struct{}{},
 		links:         newPending[linkGrant](MaxPendingLinks),
 		provisioning:  newPending[*conn](MaxPendingLinks),
@@ -187,6 +190,7 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.conns[c] = struct{}{}
 	r.wg.Add(1)
 	r.mu.Unlock()
+	r.pingOnce.Do(func() { go r.pingLoop() })
 	r.m.connections.Add(1)
 	defer func() {
 		r.mu.Lock()
@@ -212,6 +216,9 @@ func sourceOf(req *http.Request) string {
 // in-flight requests finish, and waits for them, or for ctx.
 func (r *Relay) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
+	if !r.closing {
+		close(r.stopPing)
+	}
 	r.closing = true
 	conns := make([]*conn, 0, len(r.conns))
 	for c := range r.conns {
@@ -231,6 +238,39 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 			c.ws.CloseNow()
 		}
 		return ctx.Err()
+	}
+}
+
+// pingTick is how often the ping loop looks for connections due a ping; a
+// ping is late by at most this much.
+const pingTick = time.Second
+
+// pingLoop pings every connection once per PingInterval, from one goroutine
+// for the whole relay rather than one per connection.
+func (r *Relay) pingLoop() {
+	t := time.NewTicker(min(pingTick, r.cfg.PingInterval))
+	defer t.Stop()
+	var due []*conn
+	for {
+		select {
+		case <-r.stopPing:
+			return
+		case <-t.C:
+		}
+		now := r.now()
+		due = due[:0]
+		r.mu.Lock()
+		for c := range r.conns {
+			if c.nextPing.Load() <= now.UnixNano() && !c.pinging.Load() {
+				due = append(due, c)
+			}
+		}
+		r.mu.Unlock()
+		for _, c := range due {
+			c.nextPing.Store(now.Add(r.cfg.PingInterval).UnixNano())
+			c.pinging.Store(true)
+			go c.ping()
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
 	"github.com/sotto-chat/sotto/internal/pow"
@@ -327,4 +328,31 @@ func TestShutdownClosesWith1001(t *testing.T) {
 	if code := wsclient.CloseStatus(d.authConn.Err()); code != 1001 {
 		t.Fatalf("close code %d, want 1001", code)
 	}
+}
+
+// TestSilentPeerClosed: a peer that stops answering pings is closed within
+// the ping interval plus the timeout (plus the ping loop's tick).
+func TestSilentPeerClosed(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.PingInterval, c.PingTimeout = 200*time.Millisecond, 200*time.Millisecond })
+	ctx := context.Background()
+	ws, _, err := websocket.Dial(ctx, e.url, nil) // never reads, so never answers a ping
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	live := e.dial() // answers pings: stays open
+	start := time.Now()
+	for {
+		e.relay.mu.Lock()
+		n := len(e.relay.conns)
+		e.relay.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Since(start) > 3*time.Second {
+			t.Fatalf("silent peer still connected after %v", time.Since(start))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	do(t, live, &wirepb.GetChallenge{})
 }
