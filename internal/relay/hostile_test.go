@@ -1,0 +1,73 @@
+package relay
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sotto-chat/sotto/internal/wire"
+	"github.com/sotto-chat/sotto/internal/wire/wirepb"
+)
+
+// TestTenThousandMalformedFrames sends 10,000 malformed frames of several
+// kinds: frames whose request id can be read get an error response on a
+// connection that stays open; the server's heap stays bounded; other clients
+// are unaffected (goroutine leaks are caught by TestMain's goleak).
+func TestTenThousandMalformedFrames(t *testing.T) {
+	e := newEnv(t)
+	alice := e.register("alice")
+	ctx := context.Background()
+
+	frame := func(id uint64, body proto.Message) []byte {
+		b, err := proto.Marshal(wire.NewRequest(id, body)) // bypasses Encode's validation
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	kinds := [][]byte{
+		frame(1<<40+1, &wirepb.LookupUsername{Hash: []byte("too short")}),                  // bad size
+		frame(1<<40+2, &wirepb.Ack{Ids: []uint64{0}}),                                      // bad value
+		frame(1<<40+3, &wirepb.Send{Recipient: make([]byte, 16)}),                          // missing envelopes
+		frame(1<<40+4, &wirepb.Register{Seed: make([]byte, 32)}),                           // missing fields
+		append(frame(1<<40+5, &wirepb.GetChallenge{}), 0xff),                               // trailing garbage
+		frame(1<<40+6, &wirepb.SetUsername{Hash: append(make([]byte, 32), "\xc3\x28"...)}), // wrong size
+	}
+	c := e.dial()
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range 10_000 {
+		if err := c.WriteRaw(ctx, kinds[i%len(kinds)]); err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+	}
+	// The connection is still open and answers a valid request after all
+	// of them (wsclient drops the error responses: it did not send their
+	// ids).
+	do(t, c, &wirepb.GetChallenge{})
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 16<<20 {
+		t.Fatalf("heap grew by %d bytes over 10,000 malformed frames", grew)
+	}
+	if got := e.relay.m.badFrames.Value(); got < 10_000 {
+		t.Fatalf("%d frames counted as malformed, want 10,000", got)
+	}
+	do(t, alice.authConn, &wirepb.ListDevices{})
+
+	// Oversize frames close the connection with 1009 (message too big).
+	big := e.dial()
+	if err := big.WriteRaw(ctx, make([]byte, wire.MaxFrameSize+1)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-big.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("oversize frame did not close the connection")
+	}
+}
