@@ -16,9 +16,10 @@ import (
 // while senders append.
 const expireDevices = 256
 
-// Append stores the envelopes durably and sets their IDs, all or none, in
-// one transaction: ErrNotFound if a device does not exist, ErrMailboxFull
-// if a mailbox would exceed Limits.MaxMailbox.
+// Append stores the envelopes durably and sets their IDs, all or none:
+// ErrNotFound if a device does not exist, ErrMailboxFull if a mailbox would
+// exceed Limits.MaxMailbox. Concurrent Appends share a transaction (see
+// appender).
 func (s *Store) Append(ctx context.Context, envs []*store.Envelope) error {
 	if len(envs) == 0 {
 		return nil
@@ -27,74 +28,7 @@ func (s *Store) Append(ctx context.Context, envs []*store.Envelope) error {
 	if err != nil {
 		return fmt.Errorf("append: %w", err)
 	}
-	var (
-		accts    = make([][]byte, 0, len(envs))
-		devs     = make([]int64, 0, len(envs))
-		expires  = make([]int32, 0, len(envs))
-		contents = make([][]byte, 0, len(envs))
-	)
-	for _, mb := range mbs {
-		for _, e := range mb.Envs {
-			accts = append(accts, mb.Account[:])
-			devs = append(devs, int64(mb.Device))
-			expires = append(expires, int32(e.Expires))
-			contents = append(contents, e.Content)
-		}
-	}
-	firsts := make([]int64, len(mbs))
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		// Lock and advance each mailbox's counter, in check.Append's
-		// order so that concurrent Appends cannot deadlock.
-		batch := &pgx.Batch{}
-		for _, mb := range mbs {
-			batch.Queue(`UPDATE devices
-				SET next_envelope = next_envelope + $3, mailbox_count = mailbox_count + $3
-				WHERE account = $1 AND id = $2 AND mailbox_count + $3 <= $4
-				RETURNING next_envelope - $3`,
-				mb.Account[:], int64(mb.Device), int32(len(mb.Envs)), int32(min(s.limits.MaxMailbox, 1<<31-1)))
-		}
-		br := tx.SendBatch(ctx, batch)
-		short := -1
-		for i := range mbs {
-			err := br.QueryRow().Scan(&firsts[i])
-			if errors.Is(err, pgx.ErrNoRows) {
-				if short < 0 {
-					short = i
-				}
-				continue
-			}
-			if err != nil {
-				br.Close()
-				return err
-			}
-		}
-		if err := br.Close(); err != nil {
-			return err
-		}
-		if short >= 0 {
-			mb := mbs[short]
-			var one int
-			err := tx.QueryRow(ctx, `SELECT 1 FROM devices WHERE account = $1 AND id = $2`,
-				mb.Account[:], int64(mb.Device)).Scan(&one)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return store.ErrNotFound
-			}
-			if err == nil {
-				err = store.ErrMailboxFull
-			}
-			return err
-		}
-		ids := make([]int64, 0, len(envs))
-		for i, mb := range mbs {
-			for j := range mb.Envs {
-				ids = append(ids, firsts[i]+int64(j))
-			}
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO envelopes (account, device, id, expires, content)
-			SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::integer[], $5::bytea[])`,
-			accts, devs, ids, expires, contents)
-		return err
-	})
+	firsts, err := s.app.append(ctx, mbs, len(envs))
 	if err != nil {
 		return fmt.Errorf("append: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -41,6 +42,11 @@ const (
 	// so that nodes starting together apply each migration once.
 	// ("sotto" in ASCII.)
 	migrationLock = 0x736f74746f
+	// defaultMaxConns is the pool size unless the URL sets pool_max_conns.
+	// pgx's default (the number of CPUs, at least 4) starves a server
+	// whose requests wait on the database rather than the CPU; a few
+	// nodes of 32 still fit PostgreSQL's default of 100 connections.
+	defaultMaxConns = 32
 )
 
 // SQLSTATEs the store branches on.
@@ -65,6 +71,7 @@ type Store struct {
 	limits store.Limits
 	log    *slog.Logger
 	pool   *pgxpool.Pool
+	app    *appender
 }
 
 var _ store.Store = (*Store)(nil)
@@ -100,6 +107,9 @@ func open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = defaultMaxConns
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -109,6 +119,7 @@ func open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	s.app = newAppender(s)
 	log.Info("postgres store open", "schema_version", len(ms))
 	return s, nil
 }
@@ -161,8 +172,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the pool, waiting for connections in use to be returned.
+// Close waits for queued Appends to commit and closes the pool, waiting
+// for connections in use to be returned. Appends after Close fail.
 func (s *Store) Close() error {
+	s.app.close()
 	s.pool.Close()
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sotto-chat/sotto/internal/store"
+	"github.com/sotto-chat/sotto/internal/store/internal/check"
 	"github.com/sotto-chat/sotto/internal/store/storetest"
 )
 
@@ -123,5 +125,95 @@ func TestNewerSchemaRefused(t *testing.T) {
 func TestOpenRejectsBadLimits(t *testing.T) {
 	if _, err := Open(t.Context(), "postgres://127.0.0.1:1/x", Options{Limits: store.Limits{MaxDevices: 1}}); err == nil {
 		t.Fatal("Open accepted zero limits")
+	}
+}
+
+// TestAppendBatchIsolation decides Appends that succeed and Appends that
+// fail in one transaction: each failure leaves the others standing.
+func TestAppendBatchIsolation(t *testing.T) {
+	l := store.DefaultLimits()
+	l.MaxMailbox = 2
+	s := openTest(t, l).(*Store)
+	ctx := t.Context()
+	a, b := store.AccountID{1}, store.AccountID{2}
+	for _, id := range []store.AccountID{a, b} {
+		err := s.CreateAccount(ctx, store.Account{ID: id, IdentityKey: []byte{5}}, store.Device{ID: 1, AuthKey: []byte{5}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := func(id store.AccountID, c string) *store.Envelope {
+		return &store.Envelope{Account: id, Device: 1, Content: []byte(c), Expires: 1}
+	}
+	if err := s.Append(ctx, []*store.Envelope{env(b, "b1"), env(b, "b2")}); err != nil {
+		t.Fatal(err)
+	}
+	calls := []struct {
+		name string
+		envs []*store.Envelope
+		want error
+	}{
+		{"fits", []*store.Envelope{env(a, "a1")}, nil},
+		{"b is full", []*store.Envelope{env(b, "b3")}, store.ErrMailboxFull},
+		{"a fits, b full", []*store.Envelope{env(a, "a2"), env(b, "b4")}, store.ErrMailboxFull},
+		{"no such device", []*store.Envelope{{Account: a, Device: 7, Content: []byte("x")}}, store.ErrNotFound},
+		{"fills a", []*store.Envelope{env(a, "a3")}, nil},
+		{"a now full", []*store.Envelope{env(a, "a4")}, store.ErrMailboxFull},
+	}
+	var reqs []*appendReq
+	for _, c := range calls {
+		mbs, err := check.Append(c.envs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, &appendReq{mbs: mbs, n: len(c.envs)})
+	}
+	var results []error
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		results, err = s.app.attempt(tx, reqs)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range calls {
+		if err := results[i]; !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
+			t.Errorf("%s: err = %v, want %v", c.name, err, c.want)
+		}
+	}
+	if f0, f4 := reqs[0].firsts[0], reqs[4].firsts[0]; f4 != f0+1 {
+		t.Errorf("ids %d then %d in one batch, want consecutive", f0, f4)
+	}
+	for _, m := range []struct {
+		id   store.AccountID
+		want string
+	}{{a, "a1a3"}, {b, "b1b2"}} {
+		envs, err := s.Read(ctx, m.id, 1, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		for _, e := range envs {
+			got += string(e.Content)
+		}
+		if got != m.want {
+			t.Errorf("mailbox holds %q, want %q", got, m.want)
+		}
+	}
+	// The counters stayed true: a has room for nothing more, b neither.
+	for _, id := range []store.AccountID{a, b} {
+		if err := s.Append(ctx, []*store.Envelope{env(id, "x")}); !errors.Is(err, store.ErrMailboxFull) {
+			t.Errorf("Append to a full mailbox: %v", err)
+		}
+	}
+}
+
+func TestAppendAfterClose(t *testing.T) {
+	s := openTest(t, store.DefaultLimits()).(*Store)
+	s.app.close()
+	err := s.Append(t.Context(), []*store.Envelope{{Account: store.AccountID{1}, Device: 1, Content: []byte("x")}})
+	if !errors.Is(err, errClosed) {
+		t.Fatalf("Append after close: %v", err)
 	}
 }
