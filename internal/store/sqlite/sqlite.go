@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -68,6 +69,9 @@ type Store struct {
 	w      *writer
 	// readEnvs is the prepared Read query, on the read pool.
 	readEnvs *sql.Stmt
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ store.Store = (*Store)(nil)
@@ -254,15 +258,18 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close waits for queued writes to commit and closes the database. Calls
-// after Close fail.
+// after Close fail; Close itself may be called again.
 func (s *Store) Close() error {
-	s.w.close()
-	return errors.Join(
-		s.readEnvs.Close(),
-		s.w.tx.conn.Close(),
-		s.rdb.Close(),
-		s.wdb.Close(),
-	)
+	s.closeOnce.Do(func() {
+		s.w.close()
+		s.closeErr = errors.Join(
+			s.readEnvs.Close(),
+			s.w.tx.conn.Close(),
+			s.rdb.Close(),
+			s.wdb.Close(),
+		)
+	})
+	return s.closeErr
 }
 
 func sqliteCode(err error) int {

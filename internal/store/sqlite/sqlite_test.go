@@ -64,6 +64,9 @@ func TestReopen(t *testing.T) {
 	if err := s.Ping(t.Context()); err == nil {
 		t.Error("Ping after Close succeeded")
 	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
 
 	s, err = Open(t.Context(), path, Options{})
 	if err != nil {
