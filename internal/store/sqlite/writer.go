@@ -58,7 +58,7 @@ type op struct {
 // under a savepoint so that one write failing leaves the others, commits
 // once (one WAL fsync for the lot), then answers every caller.
 //
-// mu guards closed and the sending side of ops: senders hold it for
+// mu guards shut and the sending side of ops: senders hold it for
 // reading, Close for writing, so no send can follow close(ops).
 type writer struct {
 	tx   wtx
