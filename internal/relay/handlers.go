@@ -346,6 +346,16 @@ func (c *conn) getBundles(ctx context.Context, g *wirepb.GetBundles) reply {
 	if len(bundles) == 0 {
 		return fail(wirepb.Code_NOT_FOUND, "no device with prekeys")
 	}
+	for _, b := range bundles {
+		if b.PreKey != nil || !b.KEMLastResort {
+			// A one-time key was consumed: a device connected here that
+			// runs low hears so now rather than at its next connection.
+			d := bus.Device{Account: id, Device: b.Device}
+			for _, t := range c.r.connsOf(d) {
+				go t.checkPreKeys(d)
+			}
+		}
+	}
 	out := &wirepb.Bundles{IdentityKey: acct.IdentityKey, Bundles: make([]*wirepb.Bundle, len(bundles))}
 	for i, b := range bundles {
 		wb := &wirepb.Bundle{

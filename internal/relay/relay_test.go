@@ -356,3 +356,24 @@ func TestSilentPeerClosed(t *testing.T) {
 	}
 	do(t, live, &wirepb.GetChallenge{})
 }
+
+func TestPreKeysLowPushed(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.RateLimits.Lookup, c.RateLimits.LookupBurst = 1000, 1000 })
+	alice, bob := e.register("alice"), e.register("bob")
+	bob.uploadOneTime(PreKeysLowWater) // 10 + 20: above the low-water mark
+	for range 11 {
+		do(t, alice.anon, &wirepb.GetBundles{AccountId: bob.account[:]})
+	}
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case p := <-bob.authConn.Pushes():
+			// The first push came at connection time, before the upload.
+			if low := p.GetPrekeysLow(); low != nil && low.Ec == PreKeysLowWater-1 {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no PreKeysLow push")
+		}
+	}
+}
