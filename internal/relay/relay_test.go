@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/sotto-chat/sotto/internal/keys"
 	"github.com/sotto-chat/sotto/internal/pow"
 	"github.com/sotto-chat/sotto/internal/store"
 	"github.com/sotto-chat/sotto/internal/wire"
@@ -375,5 +376,58 @@ func TestPreKeysLowPushed(t *testing.T) {
 		case <-deadline:
 			t.Fatal("no PreKeysLow push")
 		}
+	}
+}
+
+func TestDeviceLinking(t *testing.T) {
+	e := newEnv(t)
+	alice := e.register("alice")
+	ctx := context.Background()
+
+	// The new device opens a provisioning address (shown as a QR code).
+	newConn := e.dial()
+	addr := do(t, newConn, &wirepb.OpenProvisioning{}).GetProvisioningAddress().Address
+
+	// The existing device gets a link token and sends it (with the account's
+	// keys, encrypted in real life) to the address.
+	token := do(t, alice.authConn, &wirepb.GetLinkToken{}).GetLinkToken().Token
+	do(t, alice.authConn, &wirepb.SendProvisioning{Address: addr, Body: token})
+	if _, err := alice.authConn.Do(ctx, &wirepb.SendProvisioning{Address: addr, Body: token}); wsclient.Code(err) != wirepb.Code_EXPIRED {
+		t.Fatalf("second message to a provisioning address: %v", err)
+	}
+	var body []byte
+	select {
+	case p := <-newConn.Pushes():
+		body = p.GetProvisioningMessage().GetBody()
+	case <-time.After(5 * time.Second):
+		t.Fatal("no provisioning message")
+	}
+
+	// The new device shares the identity key and has its own auth key.
+	second := &device{t: t, e: e, rand: alice.rand, identity: alice.identity, account: alice.account, regID: 4242,
+		pre: &preKeys{alice.pre.signed, alice.pre.ec, alice.pre.kem}}
+	second.auth, _ = keys.GenerateKeyPair(alice.rand)
+	spk, kem := second.signedPreKeys()
+	reg := do(t, newConn, &wirepb.LinkDevice{LinkToken: body, AuthKey: second.auth.Public.Bytes(), RegistrationId: second.regID,
+		SignedPrekey: spk, KemLastResort: kem}).GetRegistered()
+	if store.AccountID(reg.AccountId) != alice.account || reg.DeviceId != 2 {
+		t.Fatalf("linked as %x/%d", reg.AccountId, reg.DeviceId)
+	}
+	second.id = store.DeviceID(reg.DeviceId)
+	second.connect()
+	list := do(t, alice.authConn, &wirepb.ListDevices{}).GetDeviceList()
+	if len(list.Devices) != 2 || list.Devices[1].RegistrationId != 4242 {
+		t.Fatalf("devices: %v", list.Devices)
+	}
+	if _, err := e.dial().Do(ctx, &wirepb.LinkDevice{LinkToken: body, AuthKey: second.auth.Public.Bytes(), RegistrationId: 5,
+		SignedPrekey: spk, KemLastResort: kem}); wsclient.Code(err) != wirepb.Code_EXPIRED {
+		t.Fatalf("reused link token: %v", err)
+	}
+	// A removed device is cut off.
+	do(t, alice.authConn, &wirepb.RemoveDevice{DeviceId: 2})
+	select {
+	case <-second.authConn.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("removed device still connected")
 	}
 }
