@@ -97,34 +97,32 @@ func (s *Store) Ack(ctx context.Context, id store.AccountID, dev store.DeviceID,
 			eids = append(eids, int64(e))
 		}
 	}
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		return deleteEnvelopes(ctx, tx, id, dev, `id = ANY($3)`, eids)
+	// One round trip: a batch runs as one implicit transaction. The
+	// device row is locked first, the order Append follows, and the
+	// count updated with the deletion.
+	err := retry(func() error {
+		b := &pgx.Batch{}
+		b.Queue(`SELECT 1 FROM devices WHERE account = $1 AND id = $2 FOR NO KEY UPDATE`, id[:], int64(dev))
+		b.Queue(`WITH gone AS (
+				DELETE FROM envelopes WHERE account = $1 AND device = $2 AND id = ANY($3) RETURNING 1)
+			UPDATE devices SET mailbox_count = mailbox_count - (SELECT count(*) FROM gone)
+			WHERE account = $1 AND id = $2`, id[:], int64(dev), eids)
+		br := s.pool.SendBatch(ctx, b)
+		var one int
+		found := br.QueryRow().Scan(&one)
+		_, err := br.Exec()
+		if err := errors.Join(err, br.Close()); err != nil {
+			return err
+		}
+		if errors.Is(found, pgx.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		return found
 	})
 	if err != nil {
 		return fmt.Errorf("ack: %w", err)
 	}
 	return nil
-}
-
-// deleteEnvelopes deletes the device's envelopes matching cond (over $1
-// account, $2 device, $3 arg) and keeps mailbox_count true. It locks the
-// device row first, the order Append follows. ErrNotFound without the
-// device.
-func deleteEnvelopes(ctx context.Context, tx pgx.Tx, id store.AccountID, dev store.DeviceID, cond string, arg any) error {
-	var one int
-	err := tx.QueryRow(ctx, `SELECT 1 FROM devices WHERE account = $1 AND id = $2 FOR NO KEY UPDATE`,
-		id[:], int64(dev)).Scan(&one)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.ErrNotFound
-	}
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `WITH gone AS (
-			DELETE FROM envelopes WHERE account = $1 AND device = $2 AND `+cond+` RETURNING 1)
-		UPDATE devices SET mailbox_count = mailbox_count - (SELECT count(*) FROM gone)
-		WHERE account = $1 AND id = $2`, id[:], int64(dev), arg)
-	return err
 }
 
 // Expire deletes every envelope whose Expires day is before today and

@@ -184,8 +184,14 @@ func (s *Store) Close() error {
 // deadlock or serialization failure. fn must not keep state across
 // attempts.
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return retry(func() error { return pgx.BeginFunc(ctx, s.pool, fn) })
+}
+
+// retry runs a transaction, again if PostgreSQL aborts it for a deadlock
+// or serialization failure, up to maxTxAttempts times.
+func retry(tx func() error) error {
 	for attempt := 1; ; attempt++ {
-		err := pgx.BeginFunc(ctx, s.pool, fn)
+		err := tx()
 		if err == nil || attempt == maxTxAttempts || !retryable(err) {
 			return err
 		}
