@@ -128,3 +128,16 @@ func TestNotReadyWhileShuttingDown(t *testing.T) {
 		t.Fatalf("/readyz %d while shutting down", code)
 	}
 }
+
+func TestNotReadyWhileStorageDown(t *testing.T) {
+	s, base, _ := start(t)
+	if err := s.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := get(t, base+"/readyz"); code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz %d with storage closed", code)
+	}
+	if code, _ := get(t, base+"/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz %d: liveness does not depend on storage", code)
+	}
+}
