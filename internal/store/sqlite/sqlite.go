@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -101,6 +102,13 @@ func open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 	if path == "" {
 		return nil, errors.New("empty path")
 	}
+	// Create the database readable by its owner only; SQLite gives the
+	// -wal and -shm files the database file's permissions.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create database file: %w", err)
+	}
+	f.Close()
 	ms, err := migrate.Load(migrationFS, "migrations")
 	if err != nil {
 		return nil, err
