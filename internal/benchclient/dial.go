@@ -1,0 +1,176 @@
+// Package benchclient is a small client of sottod for the load tool
+// (cmd/sotto-bench) and the crash test (internal/crashtest): it registers
+// accounts, links devices, authenticates connections, uploads prekeys,
+// fetches bundles, seals real sealed-sender v1 envelopes with the protocol
+// packages, sends them, and opens what it receives. It is the logic of
+// internal/relay's test helpers, made reusable, with errors instead of
+// t.Fatal.
+//
+// It is not the client package (which does not exist yet): there is no
+// persistence, no retry beyond rate limits, and no multi-device fan-out
+// bookkeeping beyond one Send per recipient account.
+//
+// # Loopback only
+//
+// Every connection is dialed from a chosen loopback source address
+// ([Source]): sottod's abuse limits are per source address, and a load test
+// that stands for thousands of clients must come from more than one, as
+// they would. A Dialer therefore refuses a server that is not on loopback.
+package benchclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sotto-chat/sotto/internal/wire/wirepb"
+	"github.com/sotto-chat/sotto/internal/wsclient"
+)
+
+// Limits of the client, each with its reason.
+const (
+	// MaxRetries bounds how often Do retries a request the server refused
+	// with RATE_LIMITED or UNAVAILABLE.
+	MaxRetries = 8
+	// MaxRetryWait bounds one wait before a retry, whatever the server asks:
+	// a benchmark that must wait longer is misconfigured, and should say so.
+	MaxRetryWait = 10 * time.Second
+	// dialTimeout bounds a TCP connect and WebSocket upgrade.
+	dialTimeout = 10 * time.Second
+)
+
+// ErrNotLoopback is returned by NewDialer for a server that is not on a
+// loopback address.
+var ErrNotLoopback = errors.New("benchclient: server is not on a loopback address")
+
+// Source returns the i-th loopback source address: 127.0.0.2, 127.0.0.3, …,
+// 127.0.0.254, 127.0.1.1, … (never an octet of 0 or 255, never 127.0.0.1,
+// which the server's own clients use). i must be in [0, 16 million).
+func Source(i int) netip.Addr {
+	j := i + 1
+	return netip.AddrFrom4([4]byte{127, byte(j / (254 * 256) % 256), byte(j / 254 % 256), byte(j%254 + 1)})
+}
+
+// Dialer opens WebSocket connections to one sottod. It is safe for
+// concurrent use.
+type Dialer struct {
+	url  string // ws://host:port/v1/websocket
+	base string // http://host:port
+}
+
+// NewDialer returns a Dialer for server, a ws://, wss://, http:// or
+// https:// URL of a sottod on a loopback address; a URL without a path gets
+// /v1/websocket.
+func NewDialer(server string) (*Dialer, error) {
+	u, err := url.Parse(server)
+	if err != nil {
+		return nil, fmt.Errorf("server URL: %w", err)
+	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	case "ws", "wss":
+	default:
+		return nil, fmt.Errorf("server URL %q: want ws://, wss://, http:// or https://", server)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/v1/websocket"
+	}
+	host := u.Hostname()
+	if host != "localhost" {
+		a, err := netip.ParseAddr(host)
+		if err != nil || !a.Unmap().IsLoopback() || !a.Unmap().Is4() {
+			return nil, fmt.Errorf("%w: %q (want 127.0.0.0/8)", ErrNotLoopback, host)
+		}
+	}
+	base := *u
+	base.Scheme = map[string]string{"ws": "http", "wss": "https"}[u.Scheme]
+	base.Path, base.RawQuery = "", ""
+	return &Dialer{url: u.String(), base: base.String()}, nil
+}
+
+// URL returns the WebSocket URL the dialer connects to.
+func (d *Dialer) URL() string { return d.url }
+
+// HTTPClient returns an HTTP client whose connections come from source.
+func (d *Dialer) HTTPClient(source netip.Addr) *http.Client {
+	nd := &net.Dialer{Timeout: dialTimeout, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(source, 0))}
+	return &http.Client{Transport: &http.Transport{
+		Proxy:              nil, // loopback: never a proxy
+		DialContext:        nd.DialContext,
+		DisableCompression: true,
+		DisableKeepAlives:  true,
+	}}
+}
+
+// Dial opens a WebSocket connection from source.
+func (d *Dialer) Dial(ctx context.Context, source netip.Addr) (*wsclient.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	c, err := wsclient.Dial(ctx, d.url, &wsclient.Options{HTTPClient: d.HTTPClient(source)})
+	if err != nil {
+		return nil, fmt.Errorf("from %v: %w", source, err)
+	}
+	return c, nil
+}
+
+// Get fetches path (e.g. "/metrics") from the server over plain HTTP and
+// returns the body, at most 4 MiB.
+func (d *Dialer) Get(ctx context.Context, path string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := d.HTTPClient(Source(0)).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return b, fmt.Errorf("get %s: %s", path, resp.Status)
+	}
+	return b, nil
+}
+
+// Do sends body on c and waits for the response, retrying (at most
+// MaxRetries times) a request the server refused with RATE_LIMITED or
+// UNAVAILABLE after the wait it asked for. Other failures are returned as
+// they are (a *wsclient.StatusError for a status other than OK). retried
+// counts the retries, if not nil.
+func Do(ctx context.Context, c *wsclient.Conn, body proto.Message, retried *int) (*wirepb.Response, error) {
+	for attempt := 0; ; attempt++ {
+		resp, err := c.Do(ctx, body)
+		var se *wsclient.StatusError
+		if err == nil || attempt >= MaxRetries || !errors.As(err, &se) ||
+			(se.Code != wirepb.Code_RATE_LIMITED && se.Code != wirepb.Code_UNAVAILABLE) {
+			return resp, err
+		}
+		wait := min(max(time.Duration(se.Status.GetRetryAfterMs())*time.Millisecond, 10*time.Millisecond), MaxRetryWait)
+		if retried != nil {
+			*retried++
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
