@@ -43,7 +43,7 @@ func sottoBundle(b *testing.B, s *sotto, kem keys.KEMType) *x3dh.Bundle {
 		if err != nil {
 			b.Fatal(err)
 		}
-		s.pre.kem[kpk.ID] = kpk
+		s.pre.KEM[kpk.ID] = kpk
 		xb.KEMPreKeyID, xb.KEMPreKey, xb.KEMPreKeySignature = kpk.ID, kpk.Key.Public, kpk.Signature[:]
 	}
 	return xb

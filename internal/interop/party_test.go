@@ -24,36 +24,9 @@ type sotto struct {
 	rand    io.Reader
 	addr    oracle.Address
 	local   session.Local
-	pre     *preKeys
+	pre     *session.MemoryPreKeys
 	records map[oracle.Address]*session.Record
 	nextID  uint32
-}
-
-type preKeys struct {
-	signed map[keys.SignedPreKeyID]keys.SignedPreKey
-	ec     map[keys.PreKeyID]keys.PreKey
-	kem    map[keys.KEMPreKeyID]keys.KEMPreKey
-}
-
-func (p *preKeys) SignedPreKey(id keys.SignedPreKeyID) (keys.SignedPreKey, error) {
-	if k, ok := p.signed[id]; ok {
-		return k, nil
-	}
-	return keys.SignedPreKey{}, session.ErrNoPreKey
-}
-
-func (p *preKeys) PreKey(id keys.PreKeyID) (keys.PreKey, error) {
-	if k, ok := p.ec[id]; ok {
-		return k, nil
-	}
-	return keys.PreKey{}, session.ErrNoPreKey
-}
-
-func (p *preKeys) KEMPreKey(id keys.KEMPreKeyID) (keys.KEMPreKey, error) {
-	if k, ok := p.kem[id]; ok {
-		return k, nil
-	}
-	return keys.KEMPreKey{}, session.ErrNoPreKey
 }
 
 // uuidFor makes a stable UUID-shaped name (service ids are UUIDs).
@@ -77,11 +50,7 @@ func newSotto(t testing.TB, seed string, deviceID uint32, identity *keys.KeyPair
 			t.Fatal(err)
 		}
 	}
-	pre := &preKeys{
-		signed: map[keys.SignedPreKeyID]keys.SignedPreKey{},
-		ec:     map[keys.PreKeyID]keys.PreKey{},
-		kem:    map[keys.KEMPreKeyID]keys.KEMPreKey{},
-	}
+	pre := session.NewMemoryPreKeys()
 	return &sotto{
 		t: t, rand: rand, pre: pre, records: map[oracle.Address]*session.Record{},
 		addr:  oracle.Address{Name: uuidFor(seed, 0), DeviceID: deviceID},
@@ -112,7 +81,7 @@ func (s *sotto) bundle(oneTime bool) oracle.Bundle {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	s.pre.signed[spk.ID], s.pre.kem[kpk.ID] = spk, kpk
+	s.pre.Signed[spk.ID], s.pre.KEM[kpk.ID] = spk, kpk
 	b := oracle.Bundle{
 		RegistrationID: s.local.RegistrationID, DeviceID: s.addr.DeviceID,
 		SignedPreKeyID: uint32(spk.ID), SignedPreKey: spk.Key.Public.Bytes(), SignedPreKeySignature: spk.Signature[:],
@@ -124,7 +93,7 @@ func (s *sotto) bundle(oneTime bool) oracle.Bundle {
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		s.pre.ec[pk.ID] = pk
+		s.pre.EC[pk.ID] = pk
 		pid := uint32(pk.ID)
 		b.PreKeyID, b.PreKey = &pid, pk.Key.Public.Bytes()
 	}
@@ -186,7 +155,7 @@ func (s *sotto) decrypt(peer oracle.Address, c oracle.Ciphertext) (string, error
 			return "", err
 		}
 		if res.HasPreKey {
-			delete(s.pre.ec, res.PreKeyID)
+			delete(s.pre.EC, res.PreKeyID)
 		}
 		return string(res.Plaintext), nil
 	case ratchet.TypeWhisper:

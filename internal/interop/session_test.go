@@ -90,7 +90,7 @@ func TestLibsignalSessionLibsignalInitiates(t *testing.T) {
 				t.Fatalf("first message: type %d, version byte 0x%02x", first.Type, first.Body[0])
 			}
 			s.mustDecrypt(l.Address(), first, "hello from libsignal")
-			if oneTime && len(s.pre.ec) != 0 {
+			if oneTime && len(s.pre.EC) != 0 {
 				t.Fatal("one-time prekey not consumed")
 			}
 			if got := s.record(l.Address()).Current().RemoteRegistrationID(); got != l.RegistrationID {

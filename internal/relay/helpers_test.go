@@ -107,38 +107,11 @@ type device struct {
 	account  store.AccountID
 	id       store.DeviceID
 	regID    uint32
-	pre      *preKeys
+	pre      *session.MemoryPreKeys
 	records  map[string]*session.Record
 	authConn *wsclient.Conn
 	anon     *wsclient.Conn
 	nextPre  uint32
-}
-
-type preKeys struct {
-	signed map[keys.SignedPreKeyID]keys.SignedPreKey
-	ec     map[keys.PreKeyID]keys.PreKey
-	kem    map[keys.KEMPreKeyID]keys.KEMPreKey
-}
-
-func (p *preKeys) SignedPreKey(id keys.SignedPreKeyID) (keys.SignedPreKey, error) {
-	if k, ok := p.signed[id]; ok {
-		return k, nil
-	}
-	return keys.SignedPreKey{}, session.ErrNoPreKey
-}
-
-func (p *preKeys) PreKey(id keys.PreKeyID) (keys.PreKey, error) {
-	if k, ok := p.ec[id]; ok {
-		return k, nil
-	}
-	return keys.PreKey{}, session.ErrNoPreKey
-}
-
-func (p *preKeys) KEMPreKey(id keys.KEMPreKeyID) (keys.KEMPreKey, error) {
-	if k, ok := p.kem[id]; ok {
-		return k, nil
-	}
-	return keys.KEMPreKey{}, session.ErrNoPreKey
 }
 
 func (d *device) signedPreKeys() (*wirepb.SignedPreKey, *wirepb.KEMPreKey) {
@@ -151,7 +124,7 @@ func (d *device) signedPreKeys() (*wirepb.SignedPreKey, *wirepb.KEMPreKey) {
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	d.pre.signed[spk.ID], d.pre.kem[kpk.ID] = spk, kpk
+	d.pre.Signed[spk.ID], d.pre.KEM[kpk.ID] = spk, kpk
 	return &wirepb.SignedPreKey{Id: uint32(spk.ID), Key: spk.Key.Public.Bytes(), Signature: spk.Signature[:]},
 		&wirepb.KEMPreKey{Id: uint32(kpk.ID), Key: kpk.Key.Public.Bytes(), Signature: kpk.Signature[:]}
 }
@@ -160,7 +133,7 @@ func (d *device) signedPreKeys() (*wirepb.SignedPreKey, *wirepb.KEMPreKey) {
 func (e *env) register(name string) *device {
 	e.t.Helper()
 	d := &device{t: e.t, e: e, rand: testkit.Rand(name + fmt.Sprint(time.Now().UnixNano())),
-		pre:     &preKeys{map[keys.SignedPreKeyID]keys.SignedPreKey{}, map[keys.PreKeyID]keys.PreKey{}, map[keys.KEMPreKeyID]keys.KEMPreKey{}},
+		pre:     session.NewMemoryPreKeys(),
 		records: map[string]*session.Record{}, regID: uint32(len(name)*97%16000) + 1}
 	d.identity, _ = keys.GenerateKeyPair(d.rand)
 	d.auth, _ = keys.GenerateKeyPair(d.rand)
@@ -200,10 +173,10 @@ func (d *device) uploadOneTime(n int) {
 	for range n {
 		d.nextPre++
 		pk, _ := keys.GeneratePreKey(d.rand, keys.PreKeyID(d.nextPre))
-		d.pre.ec[pk.ID] = pk
+		d.pre.EC[pk.ID] = pk
 		up.OneTimeEc = append(up.OneTimeEc, &wirepb.PreKey{Id: uint32(pk.ID), Key: pk.Key.Public.Bytes()})
 		kpk, _ := keys.GenerateKEMPreKey(d.rand, d.identity.Private, keys.DefaultKEM, keys.KEMPreKeyID(d.nextPre), time.Now())
-		d.pre.kem[kpk.ID] = kpk
+		d.pre.KEM[kpk.ID] = kpk
 		up.OneTimeKem = append(up.OneTimeKem, &wirepb.KEMPreKey{Id: uint32(kpk.ID), Key: kpk.Key.Public.Bytes(), Signature: kpk.Signature[:]})
 	}
 	do(d.t, c, up)

@@ -405,7 +405,7 @@ func TestDeviceLinking(t *testing.T) {
 
 	// The new device shares the identity key and has its own auth key.
 	second := &device{t: t, e: e, rand: alice.rand, identity: alice.identity, account: alice.account, regID: 4242,
-		pre: &preKeys{alice.pre.signed, alice.pre.ec, alice.pre.kem}}
+		pre: alice.pre}
 	second.auth, _ = keys.GenerateKeyPair(alice.rand)
 	spk, kem := second.signedPreKeys()
 	reg := do(t, newConn, &wirepb.LinkDevice{LinkToken: body, AuthKey: second.auth.Public.Bytes(), RegistrationId: second.regID,

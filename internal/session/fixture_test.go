@@ -98,10 +98,10 @@ func writeFixture(t *testing.T, path string) {
 	late := bob.send(alice, "late")
 	alice.mustReceive(bob.send(alice, "four"))
 	fx := storedFixture{Record: alice.snapshot("bob"), Message: late.body, Plaintext: late.text}
-	for _, k := range bob.pre.signed {
+	for _, k := range bob.pre.Signed {
 		fx.SignedPreKey, _ = k.MarshalBinary()
 	}
-	for _, k := range bob.pre.kem {
+	for _, k := range bob.pre.KEM {
 		fx.KEMPreKey, _ = k.MarshalBinary()
 		break
 	}

@@ -10,34 +10,6 @@ import (
 	"github.com/sotto-chat/sotto/internal/x3dh"
 )
 
-// memPreKeys is an in-memory PreKeys.
-type memPreKeys struct {
-	signed map[keys.SignedPreKeyID]keys.SignedPreKey
-	ec     map[keys.PreKeyID]keys.PreKey
-	kem    map[keys.KEMPreKeyID]keys.KEMPreKey
-}
-
-func (m *memPreKeys) SignedPreKey(id keys.SignedPreKeyID) (keys.SignedPreKey, error) {
-	if k, ok := m.signed[id]; ok {
-		return k, nil
-	}
-	return keys.SignedPreKey{}, fmt.Errorf("signed %d: %w", id, ErrNoPreKey)
-}
-
-func (m *memPreKeys) PreKey(id keys.PreKeyID) (keys.PreKey, error) {
-	if k, ok := m.ec[id]; ok {
-		return k, nil
-	}
-	return keys.PreKey{}, fmt.Errorf("one-time %d: %w", id, ErrNoPreKey)
-}
-
-func (m *memPreKeys) KEMPreKey(id keys.KEMPreKeyID) (keys.KEMPreKey, error) {
-	if k, ok := m.kem[id]; ok {
-		return k, nil
-	}
-	return keys.KEMPreKey{}, fmt.Errorf("KEM %d: %w", id, ErrNoPreKey)
-}
-
 // tb is what the helpers need of *testing.T and *rapid.T.
 type tb interface {
 	Helper()
@@ -51,7 +23,7 @@ type device struct {
 	rand    io.Reader
 	name    string
 	local   Local
-	pre     *memPreKeys
+	pre     *MemoryPreKeys
 	records map[string]*Record
 	nextID  uint32
 }
@@ -69,11 +41,7 @@ func newDevice(t tb, rand io.Reader, name string, identity *keys.KeyPair) *devic
 			t.Fatal(err)
 		}
 	}
-	pre := &memPreKeys{
-		signed: map[keys.SignedPreKeyID]keys.SignedPreKey{},
-		ec:     map[keys.PreKeyID]keys.PreKey{},
-		kem:    map[keys.KEMPreKeyID]keys.KEMPreKey{},
-	}
+	pre := NewMemoryPreKeys()
 	return &device{
 		t: t, rand: rand, name: name, pre: pre, records: map[string]*Record{},
 		local: Local{Identity: id, RegistrationID: uint32(len(name)) + 100, PreKeys: pre},
@@ -93,7 +61,7 @@ func (d *device) bundle(oneTime bool, kem keys.KEMType) *x3dh.Bundle {
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	d.pre.signed[spk.ID], d.pre.kem[kpk.ID] = spk, kpk
+	d.pre.Signed[spk.ID], d.pre.KEM[kpk.ID] = spk, kpk
 	b := &x3dh.Bundle{
 		RegistrationID: d.local.RegistrationID, DeviceID: 1, IdentityKey: d.local.Identity.Public,
 		SignedPreKeyID: spk.ID, SignedPreKey: spk.Key.Public, SignedPreKeySignature: spk.Signature[:],
@@ -104,7 +72,7 @@ func (d *device) bundle(oneTime bool, kem keys.KEMType) *x3dh.Bundle {
 		if err != nil {
 			d.t.Fatal(err)
 		}
-		d.pre.ec[pk.ID] = pk
+		d.pre.EC[pk.ID] = pk
 		b.HasPreKey, b.PreKeyID, b.PreKey = true, pk.ID, pk.Key.Public
 	}
 	return b
@@ -156,7 +124,7 @@ func (d *device) receive(m wireMsg) (string, error) {
 			return "", err
 		}
 		if res.HasPreKey {
-			delete(d.pre.ec, res.PreKeyID)
+			delete(d.pre.EC, res.PreKeyID)
 		}
 		return string(res.Plaintext), nil
 	case ratchet.TypeWhisper:

@@ -35,7 +35,7 @@ func TestConversation(t *testing.T) {
 				t.Fatal("messages before an answer must stay PreKey messages")
 			}
 			bob.mustReceive(first)
-			if oneTime && len(bob.pre.ec) != 0 {
+			if oneTime && len(bob.pre.EC) != 0 {
 				t.Fatal("one-time prekey not consumed")
 			}
 			bob.mustReceive(second)
@@ -247,7 +247,7 @@ func TestUnknownPreKey(t *testing.T) {
 	alice, bob := pair(t)
 	alice.initiate(bob, true)
 	m := alice.send(bob, "hello")
-	clear(bob.pre.kem)
+	clear(bob.pre.KEM)
 	if _, err := bob.receive(m); !errors.Is(err, ErrNoPreKey) {
 		t.Fatalf("got %v, want ErrNoPreKey", err)
 	}
