@@ -156,6 +156,11 @@ func (s *State) MatchPreKeyMessage(m *PreKeyMessage) (bool, error) {
 	if !s.aliceBaseKey.Equal(m.BaseKey) {
 		return false, nil
 	}
+	if !s.remoteIdentity.Equal(m.IdentityKey) {
+		// The inner MAC covers the identity keys of the session, not the
+		// wrapper's field: a different one here is a forgery.
+		return false, ErrPreKeyMismatch
+	}
 	if s.preKeyDigest != nil && subtle.ConstantTimeCompare(s.preKeyDigest, m.digest()) != 1 {
 		return false, ErrPreKeyMismatch
 	}

@@ -182,6 +182,7 @@ func (r *Record) DecryptPreKey(rand io.Reader, local *Local, m *ratchet.PreKeyMe
 	}
 	*r = tmp
 	res.Plaintext = pt
+	res.RemoteIdentity = tmp.current.RemoteIdentity()
 	return res, nil
 }
 

@@ -342,3 +342,23 @@ func TestLargestMessage(t *testing.T) {
 		t.Fatalf("over the limit: %v", err)
 	}
 }
+
+// A repeat of Alice's PreKeySignalMessage with another identity key (a
+// valid one) is a forgery: the session it names has another peer.
+func TestRepeatPreKeyMessageWithOtherIdentityRejected(t *testing.T) {
+	alice, bob := pair(t)
+	alice.initiate(bob, true)
+	bob.mustReceive(alice.send(bob, "first"))
+	second := alice.send(bob, "second")
+	other, _ := keys.GenerateKeyPair(bob.rand)
+	forged := second
+	forged.body = bytes.Replace(second.body, alice.local.Identity.Public.Bytes(), other.Public.Bytes(), 1)
+	before := bob.snapshot("alice")
+	if _, err := bob.receive(forged); !errors.Is(err, ratchet.ErrPreKeyMismatch) {
+		t.Fatalf("forged identity: %v, want ErrPreKeyMismatch", err)
+	}
+	if !bytes.Equal(before, bob.snapshot("alice")) {
+		t.Fatal("forgery changed the record")
+	}
+	bob.mustReceive(second)
+}
