@@ -203,7 +203,17 @@ func (m *model) corrupt(t *rapid.T) {
 	}
 }
 
+// propertyRounds multiplies rapid's default 100 runs: the model's rarer
+// paths (a flipped bit that still yields a valid key, say) need many.
+const propertyRounds = 5
+
 func TestPropertyDeliveryModel(t *testing.T) {
+	for range propertyRounds {
+		checkDeliveryModel(t)
+	}
+}
+
+func checkDeliveryModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		m := &model{t: t}
 		m.init(t)
