@@ -1,0 +1,549 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sotto-chat/sotto/internal/benchclient"
+	"github.com/sotto-chat/sotto/internal/wire"
+	"github.com/sotto-chat/sotto/internal/wire/wirepb"
+	"github.com/sotto-chat/sotto/internal/wsclient"
+)
+
+// Timing of the pair scenarios, each with its reason.
+const (
+	// setupWorkers bounds the pairs registered at once: registration is a
+	// handful of round trips and some key generation on each side.
+	setupWorkers = 8
+	// handshakeTimeout bounds the wait for a pair's first message each way.
+	handshakeTimeout = 30 * time.Second
+	// stallTimeout ends the wait for the last acks when none has come for
+	// this long after the senders finished: something is lost or stuck,
+	// and the counts will say so.
+	stallTimeout = 30 * time.Second
+	// ackQueue is how many pushes' ids a receiver holds for its acker
+	// before it stops reading pushes (back-pressure).
+	ackQueue = 64
+	// contentKeySize is how much of a sealed envelope identifies it in the
+	// side table: the version byte, the protobuf tag and length, and the
+	// 33-byte ephemeral public key, unique per sealed envelope.
+	contentKeySize = 40
+	// sourcesPerRun spaces the source addresses of runs: each run starts at
+	// a random multiple, so that a run right after another does not find
+	// the server's per-source registration buckets already drained.
+	sourcesPerRun = 1 << 16
+)
+
+// bench is one run of the tool.
+type bench struct {
+	opts   options
+	dialer *benchclient.Dialer
+	stderr io.Writer
+	next   atomic.Int64 // next source address index
+}
+
+func newBench(opts options, stderr io.Writer) (*bench, error) {
+	d, err := benchclient.NewDialer(opts.Server)
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{opts: opts, dialer: d, stderr: stderr}
+	b.next.Store(int64(mrand.IntN(200)) * sourcesPerRun)
+	return b, nil
+}
+
+// source returns a loopback source address no other caller gets.
+func (b *bench) source() netip.Addr { return benchclient.Source(int(b.next.Add(1) - 1)) }
+
+func (b *bench) progress(format string, args ...any) {
+	fmt.Fprintf(b.stderr, "sotto-bench: "+format+"\n", args...)
+}
+
+// parallel runs fn(i) for i in [0, n) on up to workers goroutines and
+// returns the first error (which stops the others from starting more).
+func parallel(ctx context.Context, n, workers int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := fn(ctx, i); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// closeAll closes connections, several at a time (a close waits for the
+// server's close frame).
+func closeAll(conns []*wsclient.Conn) {
+	_ = parallel(context.Background(), len(conns), 64, func(_ context.Context, i int) error {
+		if conns[i] != nil {
+			conns[i].Close()
+		}
+		return nil
+	})
+}
+
+// pair is a sender and a receiver, each an account with one device.
+type pair struct {
+	idx                  int
+	sender, receiver     *benchclient.Device
+	peer                 *benchclient.Peer // the sender's sessions with the receiver
+	senderAuth, recvAuth *wsclient.Conn    // authenticated
+	senderAnon           *wsclient.Conn    // anonymous: the Sends
+	pool                 []*wirepb.Send
+	slots                map[string]int // contentKey → pool index
+	total                int            // messages to send
+	sentAt               []atomic.Int64 // per message: 1 + ns since start when sent, 0 before
+	next                 atomic.Int64   // next message (throughput)
+
+	mu           sync.Mutex // guards the latencies
+	sendLat      []time.Duration
+	deliveryLat  []time.Duration
+	cycles       []int // per pool slot, copies received (receiver goroutine only)
+	ackRetries   int   // acker goroutine only
+	firstFailure error
+}
+
+func (p *pair) conns() []*wsclient.Conn {
+	return []*wsclient.Conn{p.senderAuth, p.senderAnon, p.recvAuth}
+}
+
+func contentKey(content []byte) string { return string(content[:min(len(content), contentKeySize)]) }
+
+// counters are the run's totals.
+type counters struct {
+	sent, delivered, acked, errors, retries, unmatched atomic.Int64
+	lastAck                                            atomic.Int64 // ns since start
+}
+
+// setupPair registers a pair, connects it, and establishes its sessions
+// with one message each way, through the server.
+func (b *bench) setupPair(ctx context.Context, idx int) (_ *pair, err error) {
+	p := &pair{idx: idx}
+	defer func() {
+		if err != nil {
+			closeAll(p.conns())
+		}
+	}()
+	if p.receiver, err = benchclient.Register(ctx, b.dialer, b.source()); err != nil {
+		return nil, err
+	}
+	if p.sender, err = benchclient.Register(ctx, b.dialer, b.source()); err != nil {
+		return nil, err
+	}
+	if p.recvAuth, err = p.receiver.Connect(ctx, b.dialer); err != nil {
+		return nil, err
+	}
+	if err := p.receiver.UploadPreKeys(ctx, p.recvAuth, 5); err != nil {
+		return nil, err
+	}
+	if p.senderAuth, err = p.sender.Connect(ctx, b.dialer); err != nil {
+		return nil, err
+	}
+	if err := p.sender.FetchCertificate(ctx, p.senderAuth); err != nil {
+		return nil, err
+	}
+	if p.senderAnon, err = b.dialer.Dial(ctx, p.sender.Source); err != nil {
+		return nil, err
+	}
+	if p.peer, err = p.sender.Initiate(ctx, p.senderAnon, p.receiver.Account, p.receiver.AccessKey[:]); err != nil {
+		return nil, err
+	}
+	// Hello, and a reply, so that the sender's session is acknowledged and
+	// its messages are SignalMessages rather than PreKeySignalMessages.
+	hello, err := p.peer.Seal([]byte("hello"))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := benchclient.Do(ctx, p.senderAnon, hello, nil); err != nil {
+		return nil, fmt.Errorf("send hello: %w", err)
+	}
+	opened, err := receiveOne(ctx, p.receiver, p.recvAuth)
+	if err != nil {
+		return nil, fmt.Errorf("receive hello: %w", err)
+	}
+	if err := p.receiver.FetchCertificate(ctx, p.recvAuth); err != nil {
+		return nil, err
+	}
+	back, err := p.receiver.PeerOf(p.sender.Account, p.sender.AccessKey[:], opened.SenderIdentity,
+		map[benchclient.DeviceID]uint32{p.sender.ID: p.sender.RegistrationID})
+	if err != nil {
+		return nil, err
+	}
+	reply, err := back.Seal([]byte("hello back"))
+	if err != nil {
+		return nil, err
+	}
+	recvAnon, err := b.dialer.Dial(ctx, p.receiver.Source)
+	if err != nil {
+		return nil, err
+	}
+	_, err = benchclient.Do(ctx, recvAnon, reply, nil)
+	recvAnon.Close()
+	if err != nil {
+		return nil, fmt.Errorf("send reply: %w", err)
+	}
+	if _, err := receiveOne(ctx, p.sender, p.senderAuth); err != nil {
+		return nil, fmt.Errorf("receive reply: %w", err)
+	}
+	return p, nil
+}
+
+// receiveOne waits for one envelope on d's authenticated connection c,
+// opens it and acks it.
+func receiveOne(ctx context.Context, d *benchclient.Device, c *wsclient.Conn) (*benchclient.Opened, error) {
+	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case push, ok := <-c.Pushes():
+			if !ok {
+				return nil, fmt.Errorf("connection closed: %w", c.Err())
+			}
+			envs := push.GetEnvelopes().GetEnvelopes()
+			if len(envs) == 0 {
+				continue
+			}
+			if len(envs) != 1 {
+				return nil, fmt.Errorf("%d envelopes, want 1", len(envs))
+			}
+			opened, err := d.Open(envs[0].GetContent())
+			if err != nil {
+				return nil, err
+			}
+			if _, err := benchclient.Do(ctx, c, &wirepb.Ack{Ids: []uint64{envs[0].GetId()}}, nil); err != nil {
+				return nil, fmt.Errorf("ack: %w", err)
+			}
+			return opened, nil
+		}
+	}
+}
+
+// sealPools fills every pair's pool with real sealed envelopes, on every
+// core.
+func (b *bench) sealPools(ctx context.Context, pairs []*pair) (meanSize int, err error) {
+	n := b.opts.Pool
+	plain := make([][]byte, len(pairs))
+	for i, p := range pairs {
+		p.pool = make([]*wirepb.Send, n)
+		plain[i] = make([]byte, b.opts.Size)
+		rand.Read(plain[i])
+	}
+	err = parallel(ctx, len(pairs)*n, runtime.GOMAXPROCS(0), func(_ context.Context, i int) error {
+		p := pairs[i/n]
+		s, err := p.peer.Seal(plain[i/n])
+		if err != nil {
+			return err
+		}
+		p.pool[i%n] = s
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, p := range pairs {
+		p.slots = make(map[string]int, n)
+		for i, s := range p.pool {
+			c := s.GetEnvelopes()[0].GetContent()
+			p.slots[contentKey(c)] = i
+			total += len(c)
+		}
+		p.cycles = make([]int, n)
+	}
+	return total / (len(pairs) * n), nil
+}
+
+// pairs runs the throughput or rate scenario.
+func (b *bench) pairs(ctx context.Context) (*result, error) {
+	o := b.opts
+	b.progress("registering %d pairs and establishing their sessions", o.Pairs)
+	pairs := make([]*pair, o.Pairs)
+	var mu sync.Mutex
+	defer func() {
+		var conns []*wsclient.Conn
+		for _, p := range pairs {
+			if p != nil {
+				conns = append(conns, p.conns()...)
+			}
+		}
+		closeAll(conns)
+	}()
+	err := parallel(ctx, o.Pairs, setupWorkers, func(ctx context.Context, i int) error {
+		p, err := b.setupPair(ctx, i)
+		if err != nil {
+			return fmt.Errorf("pair %d: %w", i, err)
+		}
+		mu.Lock()
+		pairs[i] = p
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.progress("sealing %d envelopes per pair (%d bytes of content each)", o.Pool, o.Size)
+	envSize, err := b.sealPools(ctx, pairs)
+	if err != nil {
+		return nil, err
+	}
+	perPair := o.Messages
+	if o.Scenario == scenarioRate {
+		perPair = int(o.Rate*o.Duration.Seconds()/float64(o.Pairs) + 0.5)
+	}
+	for _, p := range pairs {
+		p.total = perPair
+		p.sentAt = make([]atomic.Int64, perPair)
+	}
+	res := &result{EnvelopeBytes: envSize}
+	var c counters
+	var maxLag atomic.Int64
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	start := time.Now()
+	var receivers, senders sync.WaitGroup
+	for _, p := range pairs {
+		acks := make(chan []uint64, ackQueue)
+		receivers.Go(func() { p.receive(runCtx, start, &c, acks) })
+		receivers.Go(func() { p.acker(runCtx, start, &c, acks) })
+	}
+	if o.Scenario == scenarioThroughput {
+		b.progress("sending %d messages per pair, %d in flight each", perPair, o.Inflight)
+		for _, p := range pairs {
+			for range o.Inflight {
+				senders.Go(func() {
+					for {
+						n := int(p.next.Add(1) - 1)
+						if n >= p.total || runCtx.Err() != nil {
+							return
+						}
+						p.sendOne(runCtx, start, n, &c)
+					}
+				})
+			}
+		}
+	} else {
+		b.progress("offering %.0f Sends/s over %d pairs for %v", o.Rate, o.Pairs, o.Duration)
+		interval := time.Duration(float64(time.Second) * float64(o.Pairs) / o.Rate)
+		for _, p := range pairs {
+			offset := interval * time.Duration(p.idx) / time.Duration(o.Pairs)
+			senders.Go(func() { p.schedule(runCtx, start, offset, interval, o.Inflight, &c, &maxLag) })
+		}
+		res.OfferedPerS = ptr(o.Rate)
+	}
+	senders.Wait()
+	// Wait for the last acks: until every acknowledged Send's envelope is
+	// acked, or nothing moves for stallTimeout.
+	lastProgress, lastAcked := time.Now(), int64(-1)
+	for c.acked.Load() < c.sent.Load() && ctx.Err() == nil {
+		if a := c.acked.Load(); a != lastAcked {
+			lastProgress, lastAcked = time.Now(), a
+		} else if time.Since(lastProgress) > stallTimeout {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	receivers.Wait()
+
+	elapsed := time.Duration(c.lastAck.Load())
+	res.Sent, res.Delivered, res.Acked = c.sent.Load(), c.delivered.Load(), c.acked.Load()
+	res.Errors, res.Unmatched = c.errors.Load(), c.unmatched.Load()
+	res.Retries = c.retries.Load()
+	res.Elapsed = elapsed.Seconds()
+	if elapsed > 0 {
+		res.MsgsPerS = ptr(float64(res.Acked) / elapsed.Seconds())
+	}
+	if o.Scenario == scenarioRate {
+		res.MaxLagMS = ptr(ms(time.Duration(maxLag.Load())))
+	}
+	var sendLat, delLat []time.Duration
+	for _, p := range pairs {
+		sendLat = append(sendLat, p.sendLat...)
+		delLat = append(delLat, p.deliveryLat...)
+		res.Retries += int64(p.ackRetries)
+		if p.firstFailure != nil && err == nil {
+			err = fmt.Errorf("pair %d: %w", p.idx, p.firstFailure)
+		}
+	}
+	res.P50, res.P99, res.Max = latencies(sendLat)
+	res.DeliveryP50, res.DeliveryP99, res.DeliveryMax = latencies(delLat)
+	if err != nil {
+		b.progress("first failure: %v", err)
+	}
+	if res.Acked < res.Sent {
+		return res, fmt.Errorf("%d of %d acknowledged Sends were not delivered and acked (stalled for %v)",
+			res.Sent-res.Acked, res.Sent, stallTimeout)
+	}
+	return res, ctx.Err()
+}
+
+// sendOne sends message n (a copy of pool envelope n mod pool size).
+func (p *pair) sendOne(ctx context.Context, start time.Time, n int, c *counters) {
+	send := p.pool[n%len(p.pool)]
+	t0 := time.Now()
+	p.sentAt[n].Store(int64(t0.Sub(start)) + 1)
+	var retried int
+	_, err := benchclient.Do(ctx, p.senderAnon, send, &retried)
+	lat := time.Since(t0)
+	c.retries.Add(int64(retried))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		if ctx.Err() == nil {
+			c.errors.Add(1)
+			if p.firstFailure == nil {
+				p.firstFailure = fmt.Errorf("send: %w", err)
+			}
+		}
+		return
+	}
+	c.sent.Add(1)
+	p.sendLat = append(p.sendLat, lat)
+}
+
+// schedule sends the pair's messages at fixed intervals from start+offset,
+// at most inflight at once, recording how late it was at worst.
+func (p *pair) schedule(ctx context.Context, start time.Time, offset, interval time.Duration, inflight int, c *counters, maxLag *atomic.Int64) {
+	sem := make(chan struct{}, inflight)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for n := range p.total {
+		due := start.Add(offset + time.Duration(n)*interval)
+		if d := time.Until(due); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		for lag := int64(time.Since(due)); ; {
+			old := maxLag.Load()
+			if lag <= old || maxLag.CompareAndSwap(old, lag) {
+				break
+			}
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			p.sendOne(ctx, start, n, c)
+		})
+	}
+}
+
+// receive reads the receiver's pushes, notes each envelope's delivery
+// latency from the side table, and hands the ids to the acker.
+func (p *pair) receive(ctx context.Context, start time.Time, c *counters, acks chan<- []uint64) {
+	pushes := p.recvAuth.Pushes()
+	for {
+		var push *wirepb.Push
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return
+		case push, ok = <-pushes:
+			if !ok {
+				return
+			}
+		}
+		envs := push.GetEnvelopes().GetEnvelopes()
+		if len(envs) == 0 {
+			continue
+		}
+		now := time.Since(start)
+		ids := make([]uint64, len(envs))
+		var lats []time.Duration
+		unmatched := 0
+		for i, e := range envs {
+			ids[i] = e.GetId()
+			slot, found := p.slots[contentKey(e.GetContent())]
+			if !found {
+				unmatched++
+				continue
+			}
+			n := p.cycles[slot]*len(p.pool) + slot
+			p.cycles[slot]++
+			if n >= len(p.sentAt) || p.sentAt[n].Load() == 0 {
+				unmatched++
+				continue
+			}
+			lats = append(lats, now-time.Duration(p.sentAt[n].Load()-1))
+		}
+		c.delivered.Add(int64(len(envs)))
+		c.unmatched.Add(int64(unmatched))
+		p.mu.Lock()
+		p.deliveryLat = append(p.deliveryLat, lats...)
+		p.mu.Unlock()
+		select {
+		case acks <- ids:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// acker acks what receive hands it, one Ack at a time, gathering whatever
+// is queued into each (up to wire.MaxAckIDs ids).
+func (p *pair) acker(ctx context.Context, start time.Time, c *counters, acks <-chan []uint64) {
+	for {
+		var batch []uint64
+		select {
+		case <-ctx.Done():
+			return
+		case batch = <-acks:
+		}
+	gather:
+		for len(batch) <= wire.MaxAckIDs-wire.MaxEnvelopesPerPush {
+			select {
+			case ids := <-acks:
+				batch = append(batch, ids...)
+			default:
+				break gather
+			}
+		}
+		_, err := benchclient.Do(ctx, p.recvAuth, &wirepb.Ack{Ids: batch}, &p.ackRetries)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.errors.Add(1)
+			p.mu.Lock()
+			if p.firstFailure == nil {
+				p.firstFailure = fmt.Errorf("ack: %w", err)
+			}
+			p.mu.Unlock()
+			continue
+		}
+		c.acked.Add(int64(len(batch)))
+		c.lastAck.Store(int64(time.Since(start)))
+	}
+}
