@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -222,4 +223,37 @@ func TestSourceAddresses(t *testing.T) {
 	if got := benchclient.Source(0).String(); got != "127.0.0.2" {
 		t.Errorf("Source(0) = %s, want 127.0.0.2", got)
 	}
+}
+
+// TestProfile runs the throughput scenario against an in-process sottod
+// under a CPU profile, for finding where the server's time goes (sottod has
+// no profiling endpoint). It runs only when SOTTO_BENCH_PROFILE names the
+// profile to write; SOTTO_BENCH_ARGS adds flags (default: 50 pairs × 2000
+// messages):
+//
+//	SOTTO_BENCH_PROFILE=/tmp/cpu.pprof go test -run TestProfile -v ./cmd/sotto-bench
+//	go tool pprof -top -focus 'internal/(relay|store)' /tmp/cpu.pprof
+//
+// Tool and server share the process, so look at the server's functions
+// (internal/relay, internal/store, net/http); sealing (internal/sealed) is
+// the tool's.
+func TestProfile(t *testing.T) {
+	path := os.Getenv("SOTTO_BENCH_PROFILE")
+	if path == "" {
+		t.Skip("set SOTTO_BENCH_PROFILE to a file name to profile")
+	}
+	url := startServer(t)
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	args := []string{"-server", url, "-scenario", "throughput", "-pairs", "50", "-messages", "2000"}
+	args = append(args, strings.Fields(os.Getenv("SOTTO_BENCH_ARGS"))...)
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	r := runJSON(t, args...)
+	pprof.StopCPUProfile()
+	t.Logf("%.0f msgs/s; profile in %s", *r.MsgsPerS, path)
 }
