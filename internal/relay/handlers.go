@@ -454,10 +454,10 @@ func (c *conn) send(ctx context.Context, s *wirepb.Send) reply {
 }
 
 // pushEphemeral delivers content to the device's connections now, storing
-// nothing (typing indicators); the id 0 tells the client not to ack.
+// nothing (typing indicators); it is not acknowledged.
 func (c *conn) pushEphemeral(d bus.Device, content []byte) {
 	for _, t := range c.r.connsOf(d) {
-		t.push(&wirepb.Envelopes{Envelopes: []*wirepb.Envelope{{Id: 0, Content: content}}})
+		t.push(&wirepb.EphemeralEnvelope{Content: content})
 	}
 }
 

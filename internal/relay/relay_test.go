@@ -431,3 +431,30 @@ func TestDeviceLinking(t *testing.T) {
 		t.Fatal("removed device still connected")
 	}
 }
+
+// TestEphemeralSend: an ephemeral send reaches the connected device as an
+// EphemeralEnvelope and stores nothing.
+func TestEphemeralSend(t *testing.T) {
+	e := newEnv(t)
+	alice, bob := e.register("alice"), e.register("bob")
+	do(t, alice.anon, &wirepb.Send{Recipient: bob.account[:], AccessKey: bob.profile[:], Ephemeral: true,
+		Envelopes: []*wirepb.OutgoingEnvelope{{DeviceId: uint32(bob.id), RegistrationId: bob.regID, Content: []byte("typing")}}})
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case p := <-bob.authConn.Pushes():
+			if ee := p.GetEphemeralEnvelope(); ee != nil {
+				if string(ee.Content) != "typing" {
+					t.Fatalf("content %q", ee.Content)
+				}
+				left, _ := e.store.Read(context.Background(), bob.account, bob.id, 0, 10)
+				if len(left) != 0 {
+					t.Fatal("an ephemeral send was stored")
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("no ephemeral envelope")
+		}
+	}
+}

@@ -133,6 +133,8 @@ func sizeBounds() []sizeBound {
 			func(f *wirepb.Frame, b []byte) { f.GetPush().GetEnvelopes().Envelopes[2].Content = b }),
 		bytesBound("ProvisioningMessage.body", "push.provisioning_message.body", "push-provisioning_message", 1, MaxProvisioningBodySize,
 			func(f *wirepb.Frame, b []byte) { f.GetPush().GetProvisioningMessage().Body = b }),
+		bytesBound("EphemeralEnvelope.content", "push.ephemeral_envelope.content", "push-ephemeral_envelope", 1, MaxContentSize,
+			func(f *wirepb.Frame, b []byte) { f.GetPush().GetEphemeralEnvelope().Content = b }),
 
 		// Repeated fields.
 		countBound("Send.envelopes", "request.send.envelopes", 1, MaxEnvelopesPerSend, func(t testing.TB, n int) *wirepb.Frame {

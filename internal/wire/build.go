@@ -71,7 +71,8 @@ func Mismatched(id uint64, mismatches []*wirepb.RecipientMismatch) *wirepb.Frame
 }
 
 // NewPush returns a frame carrying a push with body (*wirepb.Envelopes,
-// *wirepb.QueueEmpty, *wirepb.PreKeysLow or *wirepb.ProvisioningMessage).
+// *wirepb.QueueEmpty, *wirepb.PreKeysLow, *wirepb.ProvisioningMessage or
+// *wirepb.EphemeralEnvelope).
 // It panics on any other message.
 func NewPush(body proto.Message) *wirepb.Frame {
 	p := &wirepb.Push{}

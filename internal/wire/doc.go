@@ -55,7 +55,7 @@
 //	Status   = { 1: code, 2: message (≤ 256 B), 3: retry_after_ms,
 //	             4: repeated RecipientMismatch, 5: repeated unknown account ids }
 //	Push     = { oneof body { 1: Envelopes, 2: QueueEmpty, 3: PreKeysLow,
-//	             4: ProvisioningMessage } }
+//	             4: ProvisioningMessage, 5: EphemeralEnvelope } }
 //
 // Version history:
 //

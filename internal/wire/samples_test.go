@@ -155,5 +155,6 @@ func samples() []sample {
 		push("queue_empty", &wirepb.QueueEmpty{}),
 		push("prekeys_low", &wirepb.PreKeysLow{Ec: 5, Kem: 0}),
 		push("provisioning_message", &wirepb.ProvisioningMessage{Body: fill(1000, 11)}),
+		push("ephemeral_envelope", &wirepb.EphemeralEnvelope{Content: fill(300, 12)}),
 	}
 }

@@ -595,6 +595,11 @@ func validatePush(p *wirepb.Push) *ParseError {
 			return missing("provisioning_message")
 		}
 		return sized("body", b.ProvisioningMessage.Body, 1, MaxProvisioningBodySize).in("provisioning_message")
+	case *wirepb.Push_EphemeralEnvelope:
+		if b.EphemeralEnvelope == nil {
+			return missing("ephemeral_envelope")
+		}
+		return sized("content", b.EphemeralEnvelope.Content, 1, MaxContentSize).in("ephemeral_envelope")
 	}
 	return bad("", "push has no body")
 }

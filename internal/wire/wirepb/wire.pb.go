@@ -1144,6 +1144,7 @@ type Push struct {
 	//	*Push_QueueEmpty
 	//	*Push_PrekeysLow
 	//	*Push_ProvisioningMessage
+	//	*Push_EphemeralEnvelope
 	Body          isPush_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1222,6 +1223,15 @@ func (x *Push) GetProvisioningMessage() *ProvisioningMessage {
 	return nil
 }
 
+func (x *Push) GetEphemeralEnvelope() *EphemeralEnvelope {
+	if x != nil {
+		if x, ok := x.Body.(*Push_EphemeralEnvelope); ok {
+			return x.EphemeralEnvelope
+		}
+	}
+	return nil
+}
+
 type isPush_Body interface {
 	isPush_Body()
 }
@@ -1242,6 +1252,10 @@ type Push_ProvisioningMessage struct {
 	ProvisioningMessage *ProvisioningMessage `protobuf:"bytes,4,opt,name=provisioning_message,json=provisioningMessage,proto3,oneof"`
 }
 
+type Push_EphemeralEnvelope struct {
+	EphemeralEnvelope *EphemeralEnvelope `protobuf:"bytes,5,opt,name=ephemeral_envelope,json=ephemeralEnvelope,proto3,oneof"`
+}
+
 func (*Push_Envelopes) isPush_Body() {}
 
 func (*Push_QueueEmpty) isPush_Body() {}
@@ -1249,6 +1263,8 @@ func (*Push_QueueEmpty) isPush_Body() {}
 func (*Push_PrekeysLow) isPush_Body() {}
 
 func (*Push_ProvisioningMessage) isPush_Body() {}
+
+func (*Push_EphemeralEnvelope) isPush_Body() {}
 
 // GetChallenge asks for a nonce to sign (no fields).
 type GetChallenge struct {
@@ -2611,6 +2627,55 @@ func (x *Envelope) GetContent() []byte {
 	return nil
 }
 
+// EphemeralEnvelope is a sealed message sent with Send.ephemeral or
+// SendMulti.ephemeral (a typing indicator): pushed only to connections open
+// at that moment, never stored, and not acknowledged.
+type EphemeralEnvelope struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// content is the sealed message (v1, or a v2 ReceivedMessage), 1 byte to
+	// 512 KiB (required).
+	Content       []byte `protobuf:"bytes,1,opt,name=content,proto3" json:"content,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EphemeralEnvelope) Reset() {
+	*x = EphemeralEnvelope{}
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EphemeralEnvelope) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EphemeralEnvelope) ProtoMessage() {}
+
+func (x *EphemeralEnvelope) ProtoReflect() protoreflect.Message {
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EphemeralEnvelope.ProtoReflect.Descriptor instead.
+func (*EphemeralEnvelope) Descriptor() ([]byte, []int) {
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *EphemeralEnvelope) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
 // QueueEmpty says the mailbox has been delivered up to the time of
 // authentication: every later envelope arrives as it is sent (a push; no
 // fields).
@@ -2622,7 +2687,7 @@ type QueueEmpty struct {
 
 func (x *QueueEmpty) Reset() {
 	*x = QueueEmpty{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[28]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2634,7 +2699,7 @@ func (x *QueueEmpty) String() string {
 func (*QueueEmpty) ProtoMessage() {}
 
 func (x *QueueEmpty) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[28]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2647,7 +2712,7 @@ func (x *QueueEmpty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueEmpty.ProtoReflect.Descriptor instead.
 func (*QueueEmpty) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{28}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{29}
 }
 
 // PreKeysLow says the device is running out of one-time prekeys and should
@@ -2663,7 +2728,7 @@ type PreKeysLow struct {
 
 func (x *PreKeysLow) Reset() {
 	*x = PreKeysLow{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[29]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2675,7 +2740,7 @@ func (x *PreKeysLow) String() string {
 func (*PreKeysLow) ProtoMessage() {}
 
 func (x *PreKeysLow) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[29]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2688,7 +2753,7 @@ func (x *PreKeysLow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreKeysLow.ProtoReflect.Descriptor instead.
 func (*PreKeysLow) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{29}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PreKeysLow) GetEc() uint32 {
@@ -2715,7 +2780,7 @@ type GetSenderCertificate struct {
 
 func (x *GetSenderCertificate) Reset() {
 	*x = GetSenderCertificate{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[30]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2727,7 +2792,7 @@ func (x *GetSenderCertificate) String() string {
 func (*GetSenderCertificate) ProtoMessage() {}
 
 func (x *GetSenderCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[30]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2740,7 +2805,7 @@ func (x *GetSenderCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSenderCertificate.ProtoReflect.Descriptor instead.
 func (*GetSenderCertificate) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{30}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{31}
 }
 
 // SenderCertificate is a sealed-sender certificate naming this device,
@@ -2756,7 +2821,7 @@ type SenderCertificate struct {
 
 func (x *SenderCertificate) Reset() {
 	*x = SenderCertificate{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[31]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2768,7 +2833,7 @@ func (x *SenderCertificate) String() string {
 func (*SenderCertificate) ProtoMessage() {}
 
 func (x *SenderCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[31]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2781,7 +2846,7 @@ func (x *SenderCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderCertificate.ProtoReflect.Descriptor instead.
 func (*SenderCertificate) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{31}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SenderCertificate) GetCertificate() []byte {
@@ -2804,7 +2869,7 @@ type SetUnidentifiedAccessKey struct {
 
 func (x *SetUnidentifiedAccessKey) Reset() {
 	*x = SetUnidentifiedAccessKey{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[32]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2816,7 +2881,7 @@ func (x *SetUnidentifiedAccessKey) String() string {
 func (*SetUnidentifiedAccessKey) ProtoMessage() {}
 
 func (x *SetUnidentifiedAccessKey) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[32]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2829,7 +2894,7 @@ func (x *SetUnidentifiedAccessKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetUnidentifiedAccessKey.ProtoReflect.Descriptor instead.
 func (*SetUnidentifiedAccessKey) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{32}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SetUnidentifiedAccessKey) GetKey() []byte {
@@ -2852,7 +2917,7 @@ type SetUsername struct {
 
 func (x *SetUsername) Reset() {
 	*x = SetUsername{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[33]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2864,7 +2929,7 @@ func (x *SetUsername) String() string {
 func (*SetUsername) ProtoMessage() {}
 
 func (x *SetUsername) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[33]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2877,7 +2942,7 @@ func (x *SetUsername) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetUsername.ProtoReflect.Descriptor instead.
 func (*SetUsername) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{33}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SetUsername) GetHash() []byte {
@@ -2896,7 +2961,7 @@ type DeleteUsername struct {
 
 func (x *DeleteUsername) Reset() {
 	*x = DeleteUsername{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[34]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2908,7 +2973,7 @@ func (x *DeleteUsername) String() string {
 func (*DeleteUsername) ProtoMessage() {}
 
 func (x *DeleteUsername) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[34]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2921,7 +2986,7 @@ func (x *DeleteUsername) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUsername.ProtoReflect.Descriptor instead.
 func (*DeleteUsername) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{34}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{35}
 }
 
 // LookupUsername finds the account holding a username hash (exact match
@@ -2936,7 +3001,7 @@ type LookupUsername struct {
 
 func (x *LookupUsername) Reset() {
 	*x = LookupUsername{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[35]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2948,7 +3013,7 @@ func (x *LookupUsername) String() string {
 func (*LookupUsername) ProtoMessage() {}
 
 func (x *LookupUsername) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[35]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2961,7 +3026,7 @@ func (x *LookupUsername) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupUsername.ProtoReflect.Descriptor instead.
 func (*LookupUsername) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{35}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *LookupUsername) GetHash() []byte {
@@ -2982,7 +3047,7 @@ type UsernameAccount struct {
 
 func (x *UsernameAccount) Reset() {
 	*x = UsernameAccount{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[36]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2994,7 +3059,7 @@ func (x *UsernameAccount) String() string {
 func (*UsernameAccount) ProtoMessage() {}
 
 func (x *UsernameAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[36]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3007,7 +3072,7 @@ func (x *UsernameAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsernameAccount.ProtoReflect.Descriptor instead.
 func (*UsernameAccount) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{36}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *UsernameAccount) GetAccountId() []byte {
@@ -3026,7 +3091,7 @@ type ListDevices struct {
 
 func (x *ListDevices) Reset() {
 	*x = ListDevices{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[37]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3038,7 +3103,7 @@ func (x *ListDevices) String() string {
 func (*ListDevices) ProtoMessage() {}
 
 func (x *ListDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[37]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3051,7 +3116,7 @@ func (x *ListDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevices.ProtoReflect.Descriptor instead.
 func (*ListDevices) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{37}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{38}
 }
 
 // DeviceList is the account's devices.
@@ -3065,7 +3130,7 @@ type DeviceList struct {
 
 func (x *DeviceList) Reset() {
 	*x = DeviceList{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[38]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3077,7 +3142,7 @@ func (x *DeviceList) String() string {
 func (*DeviceList) ProtoMessage() {}
 
 func (x *DeviceList) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[38]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3090,7 +3155,7 @@ func (x *DeviceList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceList.ProtoReflect.Descriptor instead.
 func (*DeviceList) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{38}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DeviceList) GetDevices() []*DeviceInfo {
@@ -3118,7 +3183,7 @@ type DeviceInfo struct {
 
 func (x *DeviceInfo) Reset() {
 	*x = DeviceInfo{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[39]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3130,7 +3195,7 @@ func (x *DeviceInfo) String() string {
 func (*DeviceInfo) ProtoMessage() {}
 
 func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[39]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3143,7 +3208,7 @@ func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceInfo.ProtoReflect.Descriptor instead.
 func (*DeviceInfo) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{39}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeviceInfo) GetId() uint32 {
@@ -3186,7 +3251,7 @@ type RemoveDevice struct {
 
 func (x *RemoveDevice) Reset() {
 	*x = RemoveDevice{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[40]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3198,7 +3263,7 @@ func (x *RemoveDevice) String() string {
 func (*RemoveDevice) ProtoMessage() {}
 
 func (x *RemoveDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[40]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3211,7 +3276,7 @@ func (x *RemoveDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDevice.ProtoReflect.Descriptor instead.
 func (*RemoveDevice) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{40}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RemoveDevice) GetDeviceId() uint32 {
@@ -3232,7 +3297,7 @@ type GetLinkToken struct {
 
 func (x *GetLinkToken) Reset() {
 	*x = GetLinkToken{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[41]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3244,7 +3309,7 @@ func (x *GetLinkToken) String() string {
 func (*GetLinkToken) ProtoMessage() {}
 
 func (x *GetLinkToken) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[41]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3257,7 +3322,7 @@ func (x *GetLinkToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLinkToken.ProtoReflect.Descriptor instead.
 func (*GetLinkToken) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{41}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{42}
 }
 
 // LinkToken is a single-use token, valid for some minutes.
@@ -3271,7 +3336,7 @@ type LinkToken struct {
 
 func (x *LinkToken) Reset() {
 	*x = LinkToken{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[42]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3283,7 +3348,7 @@ func (x *LinkToken) String() string {
 func (*LinkToken) ProtoMessage() {}
 
 func (x *LinkToken) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[42]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3296,7 +3361,7 @@ func (x *LinkToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkToken.ProtoReflect.Descriptor instead.
 func (*LinkToken) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{42}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *LinkToken) GetToken() []byte {
@@ -3317,7 +3382,7 @@ type OpenProvisioning struct {
 
 func (x *OpenProvisioning) Reset() {
 	*x = OpenProvisioning{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[43]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3329,7 +3394,7 @@ func (x *OpenProvisioning) String() string {
 func (*OpenProvisioning) ProtoMessage() {}
 
 func (x *OpenProvisioning) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[43]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3342,7 +3407,7 @@ func (x *OpenProvisioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenProvisioning.ProtoReflect.Descriptor instead.
 func (*OpenProvisioning) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{43}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{44}
 }
 
 // ProvisioningAddress names the mailbox; the new device shows it (with a
@@ -3357,7 +3422,7 @@ type ProvisioningAddress struct {
 
 func (x *ProvisioningAddress) Reset() {
 	*x = ProvisioningAddress{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[44]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3369,7 +3434,7 @@ func (x *ProvisioningAddress) String() string {
 func (*ProvisioningAddress) ProtoMessage() {}
 
 func (x *ProvisioningAddress) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[44]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3382,7 +3447,7 @@ func (x *ProvisioningAddress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisioningAddress.ProtoReflect.Descriptor instead.
 func (*ProvisioningAddress) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{44}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ProvisioningAddress) GetAddress() []byte {
@@ -3406,7 +3471,7 @@ type SendProvisioning struct {
 
 func (x *SendProvisioning) Reset() {
 	*x = SendProvisioning{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[45]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3418,7 +3483,7 @@ func (x *SendProvisioning) String() string {
 func (*SendProvisioning) ProtoMessage() {}
 
 func (x *SendProvisioning) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[45]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3431,7 +3496,7 @@ func (x *SendProvisioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendProvisioning.ProtoReflect.Descriptor instead.
 func (*SendProvisioning) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{45}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SendProvisioning) GetAddress() []byte {
@@ -3460,7 +3525,7 @@ type ProvisioningMessage struct {
 
 func (x *ProvisioningMessage) Reset() {
 	*x = ProvisioningMessage{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[46]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3472,7 +3537,7 @@ func (x *ProvisioningMessage) String() string {
 func (*ProvisioningMessage) ProtoMessage() {}
 
 func (x *ProvisioningMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[46]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3485,7 +3550,7 @@ func (x *ProvisioningMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisioningMessage.ProtoReflect.Descriptor instead.
 func (*ProvisioningMessage) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{46}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ProvisioningMessage) GetBody() []byte {
@@ -3518,7 +3583,7 @@ type LinkDevice struct {
 
 func (x *LinkDevice) Reset() {
 	*x = LinkDevice{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[47]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3530,7 +3595,7 @@ func (x *LinkDevice) String() string {
 func (*LinkDevice) ProtoMessage() {}
 
 func (x *LinkDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[47]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3543,7 +3608,7 @@ func (x *LinkDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkDevice.ProtoReflect.Descriptor instead.
 func (*LinkDevice) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{47}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *LinkDevice) GetLinkToken() []byte {
@@ -3590,7 +3655,7 @@ type DeleteAccount struct {
 
 func (x *DeleteAccount) Reset() {
 	*x = DeleteAccount{}
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[48]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3602,7 +3667,7 @@ func (x *DeleteAccount) String() string {
 func (*DeleteAccount) ProtoMessage() {}
 
 func (x *DeleteAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_sotto_wire_v1_wire_proto_msgTypes[48]
+	mi := &file_sotto_wire_v1_wire_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3615,7 +3680,7 @@ func (x *DeleteAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccount.ProtoReflect.Descriptor instead.
 func (*DeleteAccount) Descriptor() ([]byte, []int) {
-	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{48}
+	return file_sotto_wire_v1_wire_proto_rawDescGZIP(), []int{49}
 }
 
 var File_sotto_wire_v1_wire_proto protoreflect.FileDescriptor
@@ -3690,14 +3755,15 @@ const file_sotto_wire_v1_wire_proto_rawDesc = "" +
 	"account_id\x18\x01 \x01(\fR\taccountId\x12\x18\n" +
 	"\amissing\x18\x02 \x03(\rR\amissing\x12\x14\n" +
 	"\x05extra\x18\x03 \x03(\rR\x05extra\x12\x14\n" +
-	"\x05stale\x18\x04 \x03(\rR\x05stale\"\x9d\x02\n" +
+	"\x05stale\x18\x04 \x03(\rR\x05stale\"\xf0\x02\n" +
 	"\x04Push\x128\n" +
 	"\tenvelopes\x18\x01 \x01(\v2\x18.sotto.wire.v1.EnvelopesH\x00R\tenvelopes\x12<\n" +
 	"\vqueue_empty\x18\x02 \x01(\v2\x19.sotto.wire.v1.QueueEmptyH\x00R\n" +
 	"queueEmpty\x12<\n" +
 	"\vprekeys_low\x18\x03 \x01(\v2\x19.sotto.wire.v1.PreKeysLowH\x00R\n" +
 	"prekeysLow\x12W\n" +
-	"\x14provisioning_message\x18\x04 \x01(\v2\".sotto.wire.v1.ProvisioningMessageH\x00R\x13provisioningMessageB\x06\n" +
+	"\x14provisioning_message\x18\x04 \x01(\v2\".sotto.wire.v1.ProvisioningMessageH\x00R\x13provisioningMessage\x12Q\n" +
+	"\x12ephemeral_envelope\x18\x05 \x01(\v2 .sotto.wire.v1.EphemeralEnvelopeH\x00R\x11ephemeralEnvelopeB\x06\n" +
 	"\x04body\"\x0e\n" +
 	"\fGetChallenge\"!\n" +
 	"\tChallenge\x12\x14\n" +
@@ -3787,7 +3853,9 @@ const file_sotto_wire_v1_wire_proto_rawDesc = "" +
 	"\tenvelopes\x18\x01 \x03(\v2\x17.sotto.wire.v1.EnvelopeR\tenvelopes\"4\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
-	"\acontent\x18\x02 \x01(\fR\acontent\"\f\n" +
+	"\acontent\x18\x02 \x01(\fR\acontent\"-\n" +
+	"\x11EphemeralEnvelope\x12\x18\n" +
+	"\acontent\x18\x01 \x01(\fR\acontent\"\f\n" +
 	"\n" +
 	"QueueEmpty\".\n" +
 	"\n" +
@@ -3872,7 +3940,7 @@ func file_sotto_wire_v1_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_sotto_wire_v1_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sotto_wire_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_sotto_wire_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_sotto_wire_v1_wire_proto_goTypes = []any{
 	(Code)(0),                        // 0: sotto.wire.v1.Code
 	(*Frame)(nil),                    // 1: sotto.wire.v1.Frame
@@ -3903,27 +3971,28 @@ var file_sotto_wire_v1_wire_proto_goTypes = []any{
 	(*Ack)(nil),                      // 26: sotto.wire.v1.Ack
 	(*Envelopes)(nil),                // 27: sotto.wire.v1.Envelopes
 	(*Envelope)(nil),                 // 28: sotto.wire.v1.Envelope
-	(*QueueEmpty)(nil),               // 29: sotto.wire.v1.QueueEmpty
-	(*PreKeysLow)(nil),               // 30: sotto.wire.v1.PreKeysLow
-	(*GetSenderCertificate)(nil),     // 31: sotto.wire.v1.GetSenderCertificate
-	(*SenderCertificate)(nil),        // 32: sotto.wire.v1.SenderCertificate
-	(*SetUnidentifiedAccessKey)(nil), // 33: sotto.wire.v1.SetUnidentifiedAccessKey
-	(*SetUsername)(nil),              // 34: sotto.wire.v1.SetUsername
-	(*DeleteUsername)(nil),           // 35: sotto.wire.v1.DeleteUsername
-	(*LookupUsername)(nil),           // 36: sotto.wire.v1.LookupUsername
-	(*UsernameAccount)(nil),          // 37: sotto.wire.v1.UsernameAccount
-	(*ListDevices)(nil),              // 38: sotto.wire.v1.ListDevices
-	(*DeviceList)(nil),               // 39: sotto.wire.v1.DeviceList
-	(*DeviceInfo)(nil),               // 40: sotto.wire.v1.DeviceInfo
-	(*RemoveDevice)(nil),             // 41: sotto.wire.v1.RemoveDevice
-	(*GetLinkToken)(nil),             // 42: sotto.wire.v1.GetLinkToken
-	(*LinkToken)(nil),                // 43: sotto.wire.v1.LinkToken
-	(*OpenProvisioning)(nil),         // 44: sotto.wire.v1.OpenProvisioning
-	(*ProvisioningAddress)(nil),      // 45: sotto.wire.v1.ProvisioningAddress
-	(*SendProvisioning)(nil),         // 46: sotto.wire.v1.SendProvisioning
-	(*ProvisioningMessage)(nil),      // 47: sotto.wire.v1.ProvisioningMessage
-	(*LinkDevice)(nil),               // 48: sotto.wire.v1.LinkDevice
-	(*DeleteAccount)(nil),            // 49: sotto.wire.v1.DeleteAccount
+	(*EphemeralEnvelope)(nil),        // 29: sotto.wire.v1.EphemeralEnvelope
+	(*QueueEmpty)(nil),               // 30: sotto.wire.v1.QueueEmpty
+	(*PreKeysLow)(nil),               // 31: sotto.wire.v1.PreKeysLow
+	(*GetSenderCertificate)(nil),     // 32: sotto.wire.v1.GetSenderCertificate
+	(*SenderCertificate)(nil),        // 33: sotto.wire.v1.SenderCertificate
+	(*SetUnidentifiedAccessKey)(nil), // 34: sotto.wire.v1.SetUnidentifiedAccessKey
+	(*SetUsername)(nil),              // 35: sotto.wire.v1.SetUsername
+	(*DeleteUsername)(nil),           // 36: sotto.wire.v1.DeleteUsername
+	(*LookupUsername)(nil),           // 37: sotto.wire.v1.LookupUsername
+	(*UsernameAccount)(nil),          // 38: sotto.wire.v1.UsernameAccount
+	(*ListDevices)(nil),              // 39: sotto.wire.v1.ListDevices
+	(*DeviceList)(nil),               // 40: sotto.wire.v1.DeviceList
+	(*DeviceInfo)(nil),               // 41: sotto.wire.v1.DeviceInfo
+	(*RemoveDevice)(nil),             // 42: sotto.wire.v1.RemoveDevice
+	(*GetLinkToken)(nil),             // 43: sotto.wire.v1.GetLinkToken
+	(*LinkToken)(nil),                // 44: sotto.wire.v1.LinkToken
+	(*OpenProvisioning)(nil),         // 45: sotto.wire.v1.OpenProvisioning
+	(*ProvisioningAddress)(nil),      // 46: sotto.wire.v1.ProvisioningAddress
+	(*SendProvisioning)(nil),         // 47: sotto.wire.v1.SendProvisioning
+	(*ProvisioningMessage)(nil),      // 48: sotto.wire.v1.ProvisioningMessage
+	(*LinkDevice)(nil),               // 49: sotto.wire.v1.LinkDevice
+	(*DeleteAccount)(nil),            // 50: sotto.wire.v1.DeleteAccount
 }
 var file_sotto_wire_v1_wire_proto_depIdxs = []int32{
 	2,  // 0: sotto.wire.v1.Frame.request:type_name -> sotto.wire.v1.Request
@@ -3939,55 +4008,56 @@ var file_sotto_wire_v1_wire_proto_depIdxs = []int32{
 	23, // 10: sotto.wire.v1.Request.send:type_name -> sotto.wire.v1.Send
 	25, // 11: sotto.wire.v1.Request.send_multi:type_name -> sotto.wire.v1.SendMulti
 	26, // 12: sotto.wire.v1.Request.ack:type_name -> sotto.wire.v1.Ack
-	31, // 13: sotto.wire.v1.Request.get_sender_certificate:type_name -> sotto.wire.v1.GetSenderCertificate
-	33, // 14: sotto.wire.v1.Request.set_unidentified_access_key:type_name -> sotto.wire.v1.SetUnidentifiedAccessKey
-	34, // 15: sotto.wire.v1.Request.set_username:type_name -> sotto.wire.v1.SetUsername
-	35, // 16: sotto.wire.v1.Request.delete_username:type_name -> sotto.wire.v1.DeleteUsername
-	36, // 17: sotto.wire.v1.Request.lookup_username:type_name -> sotto.wire.v1.LookupUsername
-	38, // 18: sotto.wire.v1.Request.list_devices:type_name -> sotto.wire.v1.ListDevices
-	41, // 19: sotto.wire.v1.Request.remove_device:type_name -> sotto.wire.v1.RemoveDevice
-	42, // 20: sotto.wire.v1.Request.get_link_token:type_name -> sotto.wire.v1.GetLinkToken
-	44, // 21: sotto.wire.v1.Request.open_provisioning:type_name -> sotto.wire.v1.OpenProvisioning
-	46, // 22: sotto.wire.v1.Request.send_provisioning:type_name -> sotto.wire.v1.SendProvisioning
-	48, // 23: sotto.wire.v1.Request.link_device:type_name -> sotto.wire.v1.LinkDevice
-	49, // 24: sotto.wire.v1.Request.delete_account:type_name -> sotto.wire.v1.DeleteAccount
+	32, // 13: sotto.wire.v1.Request.get_sender_certificate:type_name -> sotto.wire.v1.GetSenderCertificate
+	34, // 14: sotto.wire.v1.Request.set_unidentified_access_key:type_name -> sotto.wire.v1.SetUnidentifiedAccessKey
+	35, // 15: sotto.wire.v1.Request.set_username:type_name -> sotto.wire.v1.SetUsername
+	36, // 16: sotto.wire.v1.Request.delete_username:type_name -> sotto.wire.v1.DeleteUsername
+	37, // 17: sotto.wire.v1.Request.lookup_username:type_name -> sotto.wire.v1.LookupUsername
+	39, // 18: sotto.wire.v1.Request.list_devices:type_name -> sotto.wire.v1.ListDevices
+	42, // 19: sotto.wire.v1.Request.remove_device:type_name -> sotto.wire.v1.RemoveDevice
+	43, // 20: sotto.wire.v1.Request.get_link_token:type_name -> sotto.wire.v1.GetLinkToken
+	45, // 21: sotto.wire.v1.Request.open_provisioning:type_name -> sotto.wire.v1.OpenProvisioning
+	47, // 22: sotto.wire.v1.Request.send_provisioning:type_name -> sotto.wire.v1.SendProvisioning
+	49, // 23: sotto.wire.v1.Request.link_device:type_name -> sotto.wire.v1.LinkDevice
+	50, // 24: sotto.wire.v1.Request.delete_account:type_name -> sotto.wire.v1.DeleteAccount
 	4,  // 25: sotto.wire.v1.Response.status:type_name -> sotto.wire.v1.Status
 	8,  // 26: sotto.wire.v1.Response.challenge:type_name -> sotto.wire.v1.Challenge
 	11, // 27: sotto.wire.v1.Response.registration_challenge:type_name -> sotto.wire.v1.RegistrationChallenge
 	13, // 28: sotto.wire.v1.Response.registered:type_name -> sotto.wire.v1.Registered
 	19, // 29: sotto.wire.v1.Response.prekey_count:type_name -> sotto.wire.v1.PreKeyCount
 	21, // 30: sotto.wire.v1.Response.bundles:type_name -> sotto.wire.v1.Bundles
-	32, // 31: sotto.wire.v1.Response.sender_certificate:type_name -> sotto.wire.v1.SenderCertificate
-	37, // 32: sotto.wire.v1.Response.username_account:type_name -> sotto.wire.v1.UsernameAccount
-	39, // 33: sotto.wire.v1.Response.device_list:type_name -> sotto.wire.v1.DeviceList
-	43, // 34: sotto.wire.v1.Response.link_token:type_name -> sotto.wire.v1.LinkToken
-	45, // 35: sotto.wire.v1.Response.provisioning_address:type_name -> sotto.wire.v1.ProvisioningAddress
+	33, // 31: sotto.wire.v1.Response.sender_certificate:type_name -> sotto.wire.v1.SenderCertificate
+	38, // 32: sotto.wire.v1.Response.username_account:type_name -> sotto.wire.v1.UsernameAccount
+	40, // 33: sotto.wire.v1.Response.device_list:type_name -> sotto.wire.v1.DeviceList
+	44, // 34: sotto.wire.v1.Response.link_token:type_name -> sotto.wire.v1.LinkToken
+	46, // 35: sotto.wire.v1.Response.provisioning_address:type_name -> sotto.wire.v1.ProvisioningAddress
 	0,  // 36: sotto.wire.v1.Status.code:type_name -> sotto.wire.v1.Code
 	5,  // 37: sotto.wire.v1.Status.mismatches:type_name -> sotto.wire.v1.RecipientMismatch
 	27, // 38: sotto.wire.v1.Push.envelopes:type_name -> sotto.wire.v1.Envelopes
-	29, // 39: sotto.wire.v1.Push.queue_empty:type_name -> sotto.wire.v1.QueueEmpty
-	30, // 40: sotto.wire.v1.Push.prekeys_low:type_name -> sotto.wire.v1.PreKeysLow
-	47, // 41: sotto.wire.v1.Push.provisioning_message:type_name -> sotto.wire.v1.ProvisioningMessage
-	15, // 42: sotto.wire.v1.Register.signed_prekey:type_name -> sotto.wire.v1.SignedPreKey
-	16, // 43: sotto.wire.v1.Register.kem_last_resort:type_name -> sotto.wire.v1.KEMPreKey
-	15, // 44: sotto.wire.v1.UploadPreKeys.signed_prekey:type_name -> sotto.wire.v1.SignedPreKey
-	16, // 45: sotto.wire.v1.UploadPreKeys.kem_last_resort:type_name -> sotto.wire.v1.KEMPreKey
-	14, // 46: sotto.wire.v1.UploadPreKeys.one_time_ec:type_name -> sotto.wire.v1.PreKey
-	16, // 47: sotto.wire.v1.UploadPreKeys.one_time_kem:type_name -> sotto.wire.v1.KEMPreKey
-	22, // 48: sotto.wire.v1.Bundles.bundles:type_name -> sotto.wire.v1.Bundle
-	15, // 49: sotto.wire.v1.Bundle.signed_prekey:type_name -> sotto.wire.v1.SignedPreKey
-	14, // 50: sotto.wire.v1.Bundle.one_time_prekey:type_name -> sotto.wire.v1.PreKey
-	16, // 51: sotto.wire.v1.Bundle.kem_prekey:type_name -> sotto.wire.v1.KEMPreKey
-	24, // 52: sotto.wire.v1.Send.envelopes:type_name -> sotto.wire.v1.OutgoingEnvelope
-	28, // 53: sotto.wire.v1.Envelopes.envelopes:type_name -> sotto.wire.v1.Envelope
-	40, // 54: sotto.wire.v1.DeviceList.devices:type_name -> sotto.wire.v1.DeviceInfo
-	15, // 55: sotto.wire.v1.LinkDevice.signed_prekey:type_name -> sotto.wire.v1.SignedPreKey
-	16, // 56: sotto.wire.v1.LinkDevice.kem_last_resort:type_name -> sotto.wire.v1.KEMPreKey
-	57, // [57:57] is the sub-list for method output_type
-	57, // [57:57] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	30, // 39: sotto.wire.v1.Push.queue_empty:type_name -> sotto.wire.v1.QueueEmpty
+	31, // 40: sotto.wire.v1.Push.prekeys_low:type_name -> sotto.wire.v1.PreKeysLow
+	48, // 41: sotto.wire.v1.Push.provisioning_message:type_name -> sotto.wire.v1.ProvisioningMessage
+	29, // 42: sotto.wire.v1.Push.ephemeral_envelope:type_name -> sotto.wire.v1.EphemeralEnvelope
+	15, // 43: sotto.wire.v1.Register.signed_prekey:type_name -> sotto.wire.v1.SignedPreKey
+	16, // 44: sotto.wire.v1.Register.kem_last_resort:type_name -> sotto.wire.v1.KEMPreKey
+	15, // 45: sotto.wire.v1.UploadPreKeys.signed_prekey:type_name -> sotto.wire.v1.SignedPreKey
+	16, // 46: sotto.wire.v1.UploadPreKeys.kem_last_resort:type_name -> sotto.wire.v1.KEMPreKey
+	14, // 47: sotto.wire.v1.UploadPreKeys.one_time_ec:type_name -> sotto.wire.v1.PreKey
+	16, // 48: sotto.wire.v1.UploadPreKeys.one_time_kem:type_name -> sotto.wire.v1.KEMPreKey
+	22, // 49: sotto.wire.v1.Bundles.bundles:type_name -> sotto.wire.v1.Bundle
+	15, // 50: sotto.wire.v1.Bundle.signed_prekey:type_name -> sotto.wire.v1.SignedPreKey
+	14, // 51: sotto.wire.v1.Bundle.one_time_prekey:type_name -> sotto.wire.v1.PreKey
+	16, // 52: sotto.wire.v1.Bundle.kem_prekey:type_name -> sotto.wire.v1.KEMPreKey
+	24, // 53: sotto.wire.v1.Send.envelopes:type_name -> sotto.wire.v1.OutgoingEnvelope
+	28, // 54: sotto.wire.v1.Envelopes.envelopes:type_name -> sotto.wire.v1.Envelope
+	41, // 55: sotto.wire.v1.DeviceList.devices:type_name -> sotto.wire.v1.DeviceInfo
+	15, // 56: sotto.wire.v1.LinkDevice.signed_prekey:type_name -> sotto.wire.v1.SignedPreKey
+	16, // 57: sotto.wire.v1.LinkDevice.kem_last_resort:type_name -> sotto.wire.v1.KEMPreKey
+	58, // [58:58] is the sub-list for method output_type
+	58, // [58:58] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_sotto_wire_v1_wire_proto_init() }
@@ -4041,6 +4111,7 @@ func file_sotto_wire_v1_wire_proto_init() {
 		(*Push_QueueEmpty)(nil),
 		(*Push_PrekeysLow)(nil),
 		(*Push_ProvisioningMessage)(nil),
+		(*Push_EphemeralEnvelope)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4048,7 +4119,7 @@ func file_sotto_wire_v1_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sotto_wire_v1_wire_proto_rawDesc), len(file_sotto_wire_v1_wire_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   49,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
