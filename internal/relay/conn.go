@@ -258,18 +258,45 @@ func (m *mailbox) push() {
 		if len(envs) == 0 {
 			break
 		}
-		out := &wirepb.Envelopes{Envelopes: make([]*wirepb.Envelope, len(envs))}
-		for i, e := range envs {
-			out.Envelopes[i] = &wirepb.Envelope{Id: uint64(e.ID), Content: e.Content}
+		for _, batch := range pushBatches(envs) {
+			out := &wirepb.Envelopes{Envelopes: make([]*wirepb.Envelope, len(batch))}
+			for i, e := range batch {
+				out.Envelopes[i] = &wirepb.Envelope{Id: uint64(e.ID), Content: e.Content}
+			}
+			c.push(out)
 		}
 		m.after = envs[len(envs)-1].ID
-		c.push(out)
 		c.r.m.envelopesOut.Add(uint64(len(envs)))
 	}
 	if !m.drained {
 		m.drained = true
 		c.push(&wirepb.QueueEmpty{})
 	}
+}
+
+// pushBudget is how many bytes of envelope content one push may carry: a
+// frame is at most wire.MaxFrameSize, and each envelope adds a few bytes of
+// framing (an id and two lengths), budgeted at envelopeOverhead.
+const (
+	envelopeOverhead = 24
+	pushBudget       = wire.MaxFrameSize - 1<<10
+)
+
+// pushBatches splits envelopes into runs that each fit in one push frame
+// (a single envelope always fits: contents are at most
+// wire.MaxContentSize).
+func pushBatches(envs []store.Envelope) [][]store.Envelope {
+	var out [][]store.Envelope
+	start, size := 0, 0
+	for i, e := range envs {
+		n := len(e.Content) + envelopeOverhead
+		if i > start && size+n > pushBudget {
+			out = append(out, envs[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	return append(out, envs[start:])
 }
 
 // checkPreKeys tells the device when it runs low on one-time prekeys.

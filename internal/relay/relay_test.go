@@ -458,3 +458,62 @@ func TestEphemeralSend(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeEnvelopesBacklog: a backlog of envelopes too large to push 256
+// at a time (30 × 100 KiB) arrives complete, split over several pushes.
+func TestLargeEnvelopesBacklog(t *testing.T) {
+	e := newEnv(t)
+	alice, bob := e.register("alice"), e.register("bob")
+	bob.authConn.Close()
+	<-bob.authConn.Done()
+	big := make([]byte, 100<<10)
+	for i := range 30 {
+		big[0] = byte(i)
+		do(t, alice.anon, &wirepb.Send{Recipient: bob.account[:], AccessKey: bob.profile[:],
+			Envelopes: []*wirepb.OutgoingEnvelope{{DeviceId: uint32(bob.id), RegistrationId: bob.regID, Content: big}}})
+	}
+	bob.connect()
+	got, pushes := 0, 0
+	deadline := time.After(10 * time.Second)
+	for got < 30 {
+		select {
+		case p := <-bob.authConn.Pushes():
+			if envs := p.GetEnvelopes(); envs != nil {
+				for _, env := range envs.Envelopes {
+					if int(env.Content[0]) != got {
+						t.Fatalf("envelope %d out of order", env.Content[0])
+					}
+					got++
+				}
+				pushes++
+			}
+		case <-deadline:
+			t.Fatalf("%d of 30 large envelopes delivered", got)
+		}
+	}
+	if pushes < 3 {
+		t.Fatalf("3 MB arrived in %d pushes of at most 1 MiB", pushes)
+	}
+}
+
+func TestPushBatches(t *testing.T) {
+	envs := make([]store.Envelope, 10)
+	for i := range envs {
+		envs[i].Content = make([]byte, wire.MaxContentSize)
+	}
+	batches := pushBatches(envs)
+	n := 0
+	for _, b := range batches {
+		size := 0
+		for _, e := range b {
+			size += len(e.Content) + envelopeOverhead
+		}
+		if size > pushBudget || len(b) == 0 {
+			t.Fatalf("batch of %d envelopes, %d bytes", len(b), size)
+		}
+		n += len(b)
+	}
+	if n != 10 {
+		t.Fatalf("%d envelopes in batches, want 10", n)
+	}
+}
