@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sotto-chat/sotto/internal/benchclient"
 	"github.com/sotto-chat/sotto/internal/config"
 	"github.com/sotto-chat/sotto/internal/server"
 )
@@ -207,21 +206,6 @@ func TestFlags(t *testing.T) {
 		if !strings.Contains(errOut.String(), f) {
 			t.Errorf("usage lacks %s", f)
 		}
-	}
-}
-
-func TestSourceAddresses(t *testing.T) {
-	seen := map[string]bool{}
-	for _, i := range []int{0, 1, 252, 253, 254, 255, 254*256 - 1, 254 * 256, 1 << 20} {
-		a := benchclient.Source(i)
-		b := a.As4()
-		if b[0] != 127 || b[3] == 0 || b[3] == 255 || a.String() == "127.0.0.1" || seen[a.String()] {
-			t.Errorf("Source(%d) = %v", i, a)
-		}
-		seen[a.String()] = true
-	}
-	if got := benchclient.Source(0).String(); got != "127.0.0.2" {
-		t.Errorf("Source(0) = %s, want 127.0.0.2", got)
 	}
 }
 

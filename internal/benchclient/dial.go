@@ -51,10 +51,18 @@ const (
 // loopback address.
 var ErrNotLoopback = errors.New("benchclient: server is not on a loopback address")
 
+// MaxSources is how many source addresses Source has: 127.0.0.0/8 less the
+// addresses with a last octet of 0 or 255, and 127.0.0.1.
+const MaxSources = 254*256*256 - 1
+
 // Source returns the i-th loopback source address: 127.0.0.2, 127.0.0.3, …,
-// 127.0.0.254, 127.0.1.1, … (never an octet of 0 or 255, never 127.0.0.1,
-// which the server's own clients use). i must be in [0, 16 million).
+// 127.0.0.254, 127.0.1.1, … (never a last octet of 0 or 255, never
+// 127.0.0.1, which the server's own clients use). It panics unless
+// 0 ≤ i < MaxSources.
 func Source(i int) netip.Addr {
+	if i < 0 || i >= MaxSources {
+		panic(fmt.Sprintf("benchclient: source address %d out of range", i))
+	}
 	j := i + 1
 	return netip.AddrFrom4([4]byte{127, byte(j / (254 * 256) % 256), byte(j / 254 % 256), byte(j%254 + 1)})
 }
