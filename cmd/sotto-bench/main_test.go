@@ -186,6 +186,7 @@ func TestFlags(t *testing.T) {
 		{"pool too small", []string{"-pool", "16", "-inflight", "16"}, "-pool"},
 		{"not loopback", []string{"-server", "ws://192.0.2.1:8080"}, "loopback"},
 		{"too large", []string{"-size", "100000"}, "-size"},
+		{"pool too large", []string{"-pairs", "2000", "-pool", "1000", "-size", "60000"}, "seal ahead"},
 		{"rate below one message per pair", []string{"-scenario", "rate", "-rate", "1", "-duration", "1s", "-pairs", "10"}, "messages per pair"},
 		{"argument", []string{"extra"}, "unexpected"},
 	}

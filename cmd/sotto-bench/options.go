@@ -25,12 +25,12 @@ const (
 	// maxMessages bounds the messages per pair (and the send-time table,
 	// 8 bytes each).
 	maxMessages = 10_000_000
-	// maxSize bounds the content of a message. sottod pushes up to
-	// wire.MaxEnvelopesPerPush envelopes in one frame of at most
-	// wire.MaxFrameSize, so an envelope (content plus about 450 bytes of
-	// ratchet and sealed-sender overhead) must stay under 4 KiB for a full
-	// mailbox to be pushed at all.
-	maxSize = (wire.MaxFrameSize/wire.MaxEnvelopesPerPush)*3/4 - 64
+	// maxSize bounds the content of a message: a long text is a few kB,
+	// and media travel as attachments, not in envelopes.
+	maxSize = 64 << 10
+	// maxPoolBytes bounds the memory of the envelopes sealed ahead
+	// (pairs × pool × size).
+	maxPoolBytes = 2 << 30
 	// maxInflight bounds the Sends a sender keeps outstanding: sottod runs
 	// relay.MaxInFlightPerConn (32) requests of a connection at once, so
 	// more only queue in the socket.
@@ -98,6 +98,8 @@ func (o options) validate() error {
 	check(o.Devices >= 1 && o.Devices <= wire.MaxDeviceID, "-devices %d: want 1 to %d", o.Devices, wire.MaxDeviceID)
 	check(o.Inflight >= 1 && o.Inflight <= maxInflight, "-inflight %d: want 1 to %d", o.Inflight, maxInflight)
 	check(o.Pool >= 1 && o.Pool <= maxPool, "-pool %d: want 1 to %d", o.Pool, maxPool)
+	check(int64(o.Pairs)*int64(o.Pool)*int64(o.Size) <= maxPoolBytes,
+		"-pairs × -pool × -size = %d bytes to seal ahead: want at most %d", int64(o.Pairs)*int64(o.Pool)*int64(o.Size), int64(maxPoolBytes))
 	check(o.Pool > 2*o.Inflight, "-pool %d: want more than twice -inflight (%d), so that copies of a pool envelope cannot overtake each other", o.Pool, o.Inflight)
 	check(o.ServerPID >= 0, "-server-pid %d: want a process id, or 0 to find the server by its port", o.ServerPID)
 	check(o.Settle >= 0 && o.Settle <= maxSettle, "-settle %v: want 0 to %v", o.Settle, maxSettle)
