@@ -64,6 +64,7 @@ type sottod struct {
 	url    string
 	dialer *benchclient.Dialer
 	exited chan struct{}
+	killed atomic.Bool // set just before SIGKILL is sent
 	log    *os.File
 }
 
@@ -150,6 +151,7 @@ func tryStart(bin, data string, port int, logPath string) (*sottod, error) {
 
 // kill sends SIGKILL and waits for the process to end.
 func (s *sottod) kill() {
+	s.killed.Store(true)
 	s.cmd.Process.Signal(syscall.SIGKILL)
 	<-s.exited
 	s.log.Close()
@@ -216,12 +218,10 @@ func load(ctx context.Context, s *sottod, ss []*sender, l *ledger) (ok, failed i
 	for _, snd := range ss {
 		anon, err := s.dialer.Dial(ctx, snd.dev.Source)
 		if err != nil {
-			select {
-			case <-s.exited:
+			if s.killed.Load() {
 				continue // killed before this sender began
-			default:
-				return 0, 0, fmt.Errorf("sender %d: %w", snd.idx, err)
 			}
+			return 0, 0, fmt.Errorf("sender %d: %w", snd.idx, err)
 		}
 		defer anon.Close()
 		var mu sync.Mutex // guards snd.next
@@ -247,8 +247,8 @@ func load(ctx context.Context, s *sottod, ss []*sender, l *ledger) (ok, failed i
 					}
 					if _, err := anon.Do(ctx, send); err != nil {
 						var se *wsclient.StatusError
-						if errors.As(err, &se) {
-							errs <- fmt.Errorf("send %s refused: %w", tag, err)
+						if errors.As(err, &se) || !s.killed.Load() {
+							errs <- fmt.Errorf("send %s failed, not by the kill: %w", tag, err)
 						}
 						failedN.Add(1)
 						return // the server is gone
