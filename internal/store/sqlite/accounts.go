@@ -53,8 +53,7 @@ func nullBytes(b []byte) any {
 // Account returns an account, or ErrNotFound.
 func (s *Store) Account(ctx context.Context, id store.AccountID) (store.Account, error) {
 	a := store.Account{ID: id}
-	err := s.rdb.QueryRowContext(ctx, `SELECT identity_key, created, unidentified_access_key
-		FROM accounts WHERE id = ?`, id[:]).Scan(&a.IdentityKey, &a.Created, &a.UnidentifiedAccessKey)
+	err := s.readAccount.QueryRowContext(ctx, id[:]).Scan(&a.IdentityKey, &a.Created, &a.UnidentifiedAccessKey)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Account{}, fmt.Errorf("account: %w", store.ErrNotFound)
 	}
@@ -141,8 +140,7 @@ func (s *Store) Devices(ctx context.Context, id store.AccountID) ([]store.Device
 }
 
 func (s *Store) devices(ctx context.Context, id store.AccountID) ([]store.Device, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, registration_id, auth_key, created, last_seen
-		FROM devices WHERE account = ? ORDER BY id`, id[:])
+	rows, err := s.readDevices.QueryContext(ctx, id[:])
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +167,7 @@ func (s *Store) devices(ctx context.Context, id store.AccountID) ([]store.Device
 // accountExists returns nil if the account exists, ErrNotFound if not.
 func (s *Store) accountExists(ctx context.Context, id store.AccountID) error {
 	var one int
-	err := s.rdb.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = ?`, id[:]).Scan(&one)
+	err := s.readAccountExists.QueryRowContext(ctx, id[:]).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.ErrNotFound
 	}
@@ -179,7 +177,7 @@ func (s *Store) accountExists(ctx context.Context, id store.AccountID) error {
 // deviceExists returns nil if the device exists, ErrNotFound if not.
 func (s *Store) deviceExists(ctx context.Context, id store.AccountID, dev store.DeviceID) error {
 	var one int
-	err := s.rdb.QueryRowContext(ctx, `SELECT 1 FROM devices WHERE account = ? AND id = ?`, id[:], dev).Scan(&one)
+	err := s.readDeviceExists.QueryRowContext(ctx, id[:], dev).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.ErrNotFound
 	}
