@@ -517,3 +517,29 @@ func TestPushBatches(t *testing.T) {
 		t.Fatalf("%d envelopes in batches, want 10", n)
 	}
 }
+
+func TestRegistrationRateLimited(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.RateLimits.Register, c.RateLimits.RegisterBurst = 0.001, 3 })
+	c := e.dial()
+	limited := 0
+	for range 6 {
+		_, err := c.Do(context.Background(), &wirepb.GetRegistrationChallenge{})
+		if wsclient.Code(err) == wirepb.Code_RATE_LIMITED {
+			limited++
+		}
+	}
+	if limited != 3 {
+		t.Fatalf("%d of 6 challenges limited, want 3", limited)
+	}
+}
+
+func TestAuthenticateUnknownDevice(t *testing.T) {
+	e := newEnv(t)
+	alice := e.register("alice")
+	c := e.dial()
+	ch := do(t, c, &wirepb.GetChallenge{}).GetChallenge()
+	sig, _ := alice.auth.Private.Sign(alice.rand, wire.AuthMessage(ch.Nonce, alice.account[:], 7))
+	if _, err := c.Do(context.Background(), &wirepb.Authenticate{AccountId: alice.account[:], DeviceId: 7, Signature: sig[:]}); wsclient.Code(err) != wirepb.Code_UNAUTHENTICATED {
+		t.Fatalf("unknown device: %v", err)
+	}
+}
