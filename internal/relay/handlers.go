@@ -413,16 +413,12 @@ func (c *conn) send(ctx context.Context, s *wirepb.Send) reply {
 	}
 	start := time.Now()
 	id := store.AccountID(s.Recipient)
-	acct, err := c.r.cfg.Store.Account(ctx, id)
+	acct, devices, err := c.r.recipients.get(ctx, c.r.cfg.Store, id, c.r.now())
 	if err != nil {
 		return c.storeError("send", err)
 	}
 	if acct.UnidentifiedAccessKey != nil && !access.Equal(s.AccessKey, expectedAccessKey(acct)) {
 		return fail(wirepb.Code_FORBIDDEN, "access key")
-	}
-	devices, err := c.r.cfg.Store.Devices(ctx, id)
-	if err != nil {
-		return c.storeError("send", err)
 	}
 	sent := make(map[store.DeviceID]uint32, len(s.Envelopes))
 	for _, e := range s.Envelopes {
@@ -487,7 +483,7 @@ func (c *conn) sendMulti(ctx context.Context, s *wirepb.SendMulti) reply {
 			return fail(wirepb.Code_BAD_REQUEST, "recipients are named by ACI")
 		}
 		id := store.AccountID(r.ServiceID.UUID())
-		acct, err := c.r.cfg.Store.Account(ctx, id)
+		acct, devices, err := c.r.recipients.get(ctx, c.r.cfg.Store, id, c.r.now())
 		if errors.Is(err, store.ErrNotFound) {
 			unknown = append(unknown, id[:])
 			continue
@@ -495,12 +491,7 @@ func (c *conn) sendMulti(ctx context.Context, s *wirepb.SendMulti) reply {
 		if err != nil {
 			return c.storeError("send", err)
 		}
-		k := expectedAccessKey(acct)
-		combined = access.Combine(combined, k)
-		devices, err := c.r.cfg.Store.Devices(ctx, id)
-		if err != nil {
-			return c.storeError("send", err)
-		}
+		combined = access.Combine(combined, expectedAccessKey(acct))
 		sent := make(map[store.DeviceID]uint32, len(r.Devices))
 		for _, d := range r.Devices {
 			sent[store.DeviceID(d.ID)] = uint32(d.RegistrationID)
@@ -591,6 +582,7 @@ func (c *conn) setAccessKey(ctx context.Context, s *wirepb.SetUnidentifiedAccess
 	if err := c.r.cfg.Store.SetUnidentifiedAccessKey(ctx, d.Account, s.Key); err != nil {
 		return c.storeError("set access key", err)
 	}
+	c.r.recipients.forget(d.Account)
 	return ok(nil)
 }
 
@@ -642,6 +634,7 @@ func (c *conn) removeDevice(ctx context.Context, r *wirepb.RemoveDevice) reply {
 	if err := c.r.cfg.Store.RemoveDevice(ctx, d.Account, store.DeviceID(r.DeviceId)); err != nil {
 		return c.storeError("remove device", err)
 	}
+	c.r.recipients.forget(d.Account)
 	gone := bus.Device{Account: d.Account, Device: store.DeviceID(r.DeviceId)}
 	for _, t := range c.r.connsOf(gone) {
 		if t != c {
@@ -713,6 +706,7 @@ func (c *conn) linkDevice(ctx context.Context, l *wirepb.LinkDevice) reply {
 	if err := c.r.cfg.Store.AddDevice(ctx, dev); err != nil {
 		return c.storeError("link device", err)
 	}
+	c.r.recipients.forget(grant.account)
 	if rep, failed := c.storeDevicePreKeys(ctx, grant.account, next, l.SignedPrekey, l.KemLastResort); failed {
 		return rep
 	}
@@ -724,5 +718,6 @@ func (c *conn) deleteAccount(ctx context.Context) reply {
 	if err := c.r.cfg.Store.DeleteAccount(ctx, d.Account); err != nil {
 		return c.storeError("delete account", err)
 	}
+	c.r.recipients.forget(d.Account)
 	return ok(nil)
 }

@@ -135,6 +135,7 @@ type Relay struct {
 	devices      map[bus.Device]map[*conn]struct{} // authenticated connections
 	links        *pending[linkGrant]
 	provisioning *pending[*conn]
+	recipients   *recipientCache
 	wg           sync.WaitGroup
 	pingOnce     sync.Once
 	stopPing     chan struct{}
@@ -160,6 +161,7 @@ func New(cfg Config) *Relay {
 		stopPing:      make(chan struct{}),
 		devices:       map[bus.Device]map[*conn]struct{}{},
 		links:         newPending[linkGrant](MaxPendingLinks),
+		recipients:    newRecipientCache(),
 		provisioning:  newPending[*conn](MaxPendingLinks),
 		registerLimit: ratelimit.New(rl.Register, rl.RegisterBurst, 0, cfg.Now),
 		lookupLimit:   ratelimit.New(rl.Lookup, rl.LookupBurst, 0, cfg.Now),
