@@ -138,11 +138,24 @@ func (s *Store) Ack(ctx context.Context, id store.AccountID, dev store.DeviceID,
 	}
 	err := s.w.do(ctx, len(ids), func(x *wtx) error {
 		var deleted int64
+		valid := make([]int64, 0, len(ids))
 		for _, eid := range ids {
-			if eid > 1<<63-1 {
-				continue // never assigned
+			if eid <= 1<<63-1 { // larger ids are never assigned
+				valid = append(valid, int64(eid))
 			}
-			n, err := x.execN(`DELETE FROM envelopes WHERE account = ? AND device = ? AND id = ?`, id[:], dev, int64(eid))
+		}
+		for len(valid) > 0 {
+			chunk := valid[:min(len(valid), ackChunk)]
+			valid = valid[len(chunk):]
+			args := make([]any, 0, 2+ackChunk)
+			args = append(args, id[:], dev)
+			for i := range ackChunk {
+				// Pad with the chunk's last id: deleting it twice
+				// deletes it once, and one statement shape serves
+				// every ack.
+				args = append(args, chunk[min(i, len(chunk)-1)])
+			}
+			n, err := x.execN(ackQuery, args...)
 			if err != nil {
 				return err
 			}
@@ -165,6 +178,17 @@ func (s *Store) Ack(ctx context.Context, id store.AccountID, dev store.DeviceID,
 	}
 	return nil
 }
+
+// ackChunk is how many ids one DELETE of an Ack names: one prepared
+// statement for every ack, and most acks (a push's worth) in one step.
+const ackChunk = 64
+
+// ackQuery deletes up to ackChunk (64) envelopes of one mailbox.
+const ackQuery = "DELETE FROM envelopes WHERE account = ? AND device = ? AND id IN (" +
+	"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, " +
+	"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, " +
+	"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, " +
+	"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 // Expire deletes every envelope whose Expires day is before today and
 // returns how many it deleted. It deletes in chunks of expireChunk, each
