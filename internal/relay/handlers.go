@@ -690,21 +690,30 @@ func (c *conn) linkDevice(ctx context.Context, l *wirepb.LinkDevice) reply {
 	if err := checkSignedPreKeys(identity, l.SignedPrekey, l.KemLastResort); err != nil {
 		return fail(wirepb.Code_BAD_REQUEST, err.Error())
 	}
-	devices, err := c.r.cfg.Store.Devices(ctx, grant.account)
-	if err != nil {
-		return c.storeError("link device", err)
-	}
-	next := store.DeviceID(1)
-	for _, d := range devices {
-		next = max(next, d.ID+1)
-	}
-	if int(next) > wire.MaxDeviceID {
-		return fail(wirepb.Code_LIMIT_REACHED, "no free device id")
-	}
 	today := c.today()
-	dev := store.Device{Account: grant.account, ID: next, RegistrationID: l.RegistrationId, AuthKey: l.AuthKey, Created: today, LastSeen: today}
-	if err := c.r.cfg.Store.AddDevice(ctx, dev); err != nil {
-		return c.storeError("link device", err)
+	var next store.DeviceID
+	// Two devices linking at once may pick the same id; the loser of the
+	// race picks again.
+	for attempt := 0; ; attempt++ {
+		devices, err := c.r.cfg.Store.Devices(ctx, grant.account)
+		if err != nil {
+			return c.storeError("link device", err)
+		}
+		next = 1
+		for _, d := range devices {
+			next = max(next, d.ID+1)
+		}
+		if int(next) > wire.MaxDeviceID {
+			return fail(wirepb.Code_LIMIT_REACHED, "no free device id")
+		}
+		dev := store.Device{Account: grant.account, ID: next, RegistrationID: l.RegistrationId, AuthKey: l.AuthKey, Created: today, LastSeen: today}
+		err = c.r.cfg.Store.AddDevice(ctx, dev)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, store.ErrExists) || attempt == maxLinkAttempts-1 {
+			return c.storeError("link device", err)
+		}
 	}
 	c.r.recipients.forget(grant.account)
 	if rep, failed := c.storeDevicePreKeys(ctx, grant.account, next, l.SignedPrekey, l.KemLastResort); failed {

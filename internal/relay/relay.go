@@ -65,6 +65,9 @@ const (
 	// MaxPendingLinks bounds link tokens and provisioning addresses held in
 	// memory; beyond it the oldest are dropped.
 	MaxPendingLinks = 10_000
+	// maxLinkAttempts bounds the retries of a device link that lost a race
+	// for a device id to another link of the same account.
+	maxLinkAttempts = 5
 	// PreKeysLowWater: a device with fewer one-time prekeys of a kind is
 	// told to upload more (clients upload 100 at a time).
 	PreKeysLowWater = 20

@@ -15,6 +15,7 @@ import (
 	"github.com/sotto-chat/sotto/internal/keys"
 	"github.com/sotto-chat/sotto/internal/pow"
 	"github.com/sotto-chat/sotto/internal/store"
+	"github.com/sotto-chat/sotto/internal/testkit"
 	"github.com/sotto-chat/sotto/internal/wire"
 	"github.com/sotto-chat/sotto/internal/wire/wirepb"
 	"github.com/sotto-chat/sotto/internal/wsclient"
@@ -541,5 +542,47 @@ func TestAuthenticateUnknownDevice(t *testing.T) {
 	sig, _ := alice.auth.Private.Sign(alice.rand, wire.AuthMessage(ch.Nonce, alice.account[:], 7))
 	if _, err := c.Do(context.Background(), &wirepb.Authenticate{AccountId: alice.account[:], DeviceId: 7, Signature: sig[:]}); wsclient.Code(err) != wirepb.Code_UNAUTHENTICATED {
 		t.Fatalf("unknown device: %v", err)
+	}
+}
+
+// TestConcurrentLinks: devices linking to one account at once all get
+// their own device ids.
+func TestConcurrentLinks(t *testing.T) {
+	e := newEnv(t)
+	alice := e.register("alice")
+	const n = 4
+	tokens := make([][]byte, n)
+	for i := range tokens {
+		tokens[i] = do(t, alice.authConn, &wirepb.GetLinkToken{}).GetLinkToken().Token
+	}
+	spk, kem := alice.signedPreKeys()
+	ids := make(chan uint32, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		c := e.dial()
+		auth, _ := keys.GenerateKeyPair(testkit.Rand(fmt.Sprint("link", i)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := c.Do(context.Background(), &wirepb.LinkDevice{LinkToken: tokens[i], AuthKey: auth.Public.Bytes(),
+				RegistrationId: uint32(100 + i), SignedPrekey: spk, KemLastResort: kem})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids <- resp.GetRegistered().DeviceId
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[uint32]bool{}
+	for id := range ids {
+		if seen[id] {
+			t.Fatalf("device id %d given twice", id)
+		}
+		seen[id] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("%d of %d links succeeded", len(seen), n)
 	}
 }
