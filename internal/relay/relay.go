@@ -184,7 +184,7 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.m.refused.Inc()
 		return // Accept has answered (403 for a foreign Origin)
 	}
-	source := sourceOf(req)
+	source := SourceOf(req)
 	c := newConn(r, ws, source)
 	r.mu.Lock()
 	if r.closing {
@@ -207,9 +207,9 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	c.serve()
 }
 
-// sourceOf returns the connection's source host, used only as an in-memory
-// rate-limit key for the life of the connection.
-func sourceOf(req *http.Request) string {
+// SourceOf returns a request's source host, for use only as an in-memory
+// rate-limit key (never logged or stored).
+func SourceOf(req *http.Request) string {
 	host, _, err := net.SplitHostPort(req.RemoteAddr)
 	if err != nil {
 		return req.RemoteAddr

@@ -114,7 +114,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Dir: filepath.Join(cfg.DataDir, "attachments"), MaxSize: cfg.MaxAttachmentSize,
 		Retention: time.Duration(cfg.Retention), Metrics: s.metrics, Logger: log.With("component", "attach"),
 		Authorize: func(r *http.Request) error {
-			if ok, wait := uploads.Allow(sourceOf(r)); !ok {
+			if ok, wait := uploads.Allow(relay.SourceOf(r)); !ok {
 				return &attach.RateLimitError{RetryAfter: wait}
 			}
 			return nil
@@ -177,16 +177,6 @@ func (s *Server) routes() {
 	s.mux.Handle("/v1/websocket", s.relay)
 	s.mux.Handle("/v1/attachments/", http.StripPrefix("/v1/attachments", s.attach.Handler()))
 	s.OnShutdown(s.relay.Shutdown)
-}
-
-// sourceOf returns a request's source host, only as an in-memory
-// rate-limit key.
-func sourceOf(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // expire deletes undelivered envelopes past retention, every
