@@ -136,7 +136,10 @@ func (s *Store) Ack(ctx context.Context, id store.AccountID, dev store.DeviceID,
 		}
 		return nil
 	}
-	err := s.w.do(ctx, len(ids), func(x *wtx) error {
+	// Clean: it refuses (ErrNotFound) only having deleted nothing, and any
+	// other failure is an I/O error that aborts the batch anyway, so it
+	// needs no savepoint.
+	err := s.w.doClean(ctx, len(ids), func(x *wtx) error {
 		var deleted int64
 		valid := make([]int64, 0, len(ids))
 		for _, eid := range ids {
@@ -165,7 +168,7 @@ func (s *Store) Ack(ctx context.Context, id store.AccountID, dev store.DeviceID,
 			var one int
 			err := x.scan(`SELECT 1 FROM devices WHERE account = ? AND id = ?`, []any{id[:], dev}, &one)
 			if errors.Is(err, sql.ErrNoRows) {
-				return store.ErrNotFound
+				return refusal{store.ErrNotFound}
 			}
 			return err
 		}
