@@ -46,7 +46,13 @@ type Callbacks struct {
 type Watch struct {
 	cb     Callbacks
 	once   sync.Once
-	remove func() // unregisters (nil in fallback mode)
+	remove func()          // unregisters (nil in fallback mode)
+	pause  func(bool) bool // stops or restarts reading; false if removed
+
+	// Fallback mode: the reader goroutine waits while paused.
+	mu      sync.Mutex
+	paused  bool
+	resumed chan struct{} // closed by Resume while the reader waits
 }
 
 // finish calls OnClose once.
@@ -64,12 +70,54 @@ func (w *Watch) Remove() {
 	w.finish(nil)
 }
 
+// Pause stops reading the connection until Resume: a connection whose
+// requests are not keeping up is left in its socket buffer, so that TCP
+// slows the peer down, instead of in the server's memory.
+func (w *Watch) Pause() {
+	if w.pause != nil {
+		w.pause(true)
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.paused {
+		w.paused = true
+		w.resumed = make(chan struct{})
+	}
+}
+
+// Resume undoes Pause.
+func (w *Watch) Resume() {
+	if w.pause != nil {
+		w.pause(false)
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.paused {
+		w.paused = false
+		close(w.resumed)
+	}
+}
+
+// wait blocks a fallback reader while the watch is paused.
+func (w *Watch) wait() {
+	w.mu.Lock()
+	ch := w.resumed
+	paused := w.paused
+	w.mu.Unlock()
+	if paused {
+		<-ch
+	}
+}
+
 // fallback reads c on a goroutine of its own.
 func fallback(c net.Conn, cb Callbacks) *Watch {
 	w := &Watch{cb: cb}
 	go func() {
 		buf := make([]byte, fallbackBufferSize)
 		for {
+			w.wait()
 			n, err := c.Read(buf)
 			if n > 0 {
 				if derr := cb.OnData(buf[:n]); derr != nil {

@@ -37,9 +37,10 @@ type shard struct {
 // descriptor, so that a number the kernel reuses after a close never
 // reaches the wrong connection.
 type watched struct {
-	w  *Watch
-	rc syscall.RawConn
-	fd int
+	w      *Watch
+	rc     syscall.RawConn
+	fd     int
+	paused bool // out of the epoll set (guarded by shard.mu)
 }
 
 // wakeID is the event id of the shard's eventfd.
@@ -125,7 +126,7 @@ func (s *shard) add(rc syscall.RawConn, cb Callbacks) (*Watch, error) {
 	}
 	id := s.nextID
 	s.nextID++
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP}
+	ev := unix.EpollEvent{Events: readEvents}
 	setID(&ev, id)
 	// The descriptor is registered while the connection is open: the
 	// caller removes the watch before it closes the connection.
@@ -134,7 +135,30 @@ func (s *shard) add(rc syscall.RawConn, cb Callbacks) (*Watch, error) {
 	}
 	s.watches[id] = x
 	w.remove = func() { s.remove(id) }
+	w.pause = func(pause bool) bool { return s.pause(id, pause) }
 	return w, nil
+}
+
+// readEvents are what a watched connection waits for.
+const readEvents = unix.EPOLLIN | unix.EPOLLRDHUP
+
+// pause stops (or restarts) the events of one connection: a paused
+// descriptor leaves the epoll set, so that not even a hang-up is reported
+// until it is resumed.
+func (s *shard) pause(id uint64, pause bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	x, ok := s.watches[id]
+	if !ok || x.paused == pause {
+		return ok
+	}
+	x.paused = pause
+	if pause {
+		return unix.EpollCtl(s.epfd, unix.EPOLL_CTL_DEL, x.fd, nil) == nil
+	}
+	ev := unix.EpollEvent{Events: readEvents}
+	setID(&ev, id)
+	return unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, x.fd, &ev) == nil
 }
 
 func (s *shard) remove(id uint64) {
@@ -145,9 +169,11 @@ func (s *shard) remove(id uint64) {
 		return
 	}
 	delete(s.watches, id)
-	// The connection is still open (see add), so its descriptor is still
-	// its own.
-	_ = unix.EpollCtl(s.epfd, unix.EPOLL_CTL_DEL, x.fd, nil)
+	if !x.paused {
+		// The connection is still open (see add), so its descriptor
+		// is still its own.
+		_ = unix.EpollCtl(s.epfd, unix.EPOLL_CTL_DEL, x.fd, nil)
+	}
 }
 
 func (s *shard) loop() {
