@@ -18,6 +18,11 @@
 // frame that arrives in pieces, or a fragmented message, is copied into a
 // buffer, which the parser drops once it is idle again.
 //
+// [Upgrade] answers the opening handshake in an http.Handler, hijacks the
+// connection and hands it over with a copy of any bytes the HTTP server
+// had read past the request, so that the caller keeps neither the HTTP
+// server's goroutine nor its bufio buffers.
+//
 // # Frame layout
 //
 //	byte 0:  FIN(1) RSV1(1) RSV2(1) RSV3(1) opcode(4)
@@ -42,6 +47,10 @@
 // message is bounded ([MaxFragments]). What the parser buffers is at most
 // the limit plus [MaxControlPayload] bytes, and it grows only as bytes
 // arrive, never to a size a header merely announces.
+//
+// [Upgrade] checks the Origin of browsers' requests against the request's
+// host and the configured patterns, so that another site's page cannot
+// open a connection with its visitor's network position.
 //
 // Extensions (permessage-deflate) and subprotocols are never negotiated.
 // Everything Sotto sends is ciphertext, which does not compress, and
