@@ -14,6 +14,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // Sizes, each with its reason.
@@ -45,7 +46,7 @@ type Callbacks struct {
 // Watch is one connection being read.
 type Watch struct {
 	cb     Callbacks
-	once   sync.Once
+	ended  atomic.Bool     // OnClose has been called (or is running)
 	remove func()          // unregisters (nil in fallback mode)
 	pause  func(bool) bool // stops or restarts reading; false if removed
 
@@ -55,14 +56,19 @@ type Watch struct {
 	resumed chan struct{} // closed by Resume while the reader waits
 }
 
-// finish calls OnClose once.
+// finish calls OnClose once. A second caller returns at once rather than
+// wait for the first one's OnClose: a callback that removes the watch (and
+// a Remove that races with a failed read) must not deadlock.
 func (w *Watch) finish(err error) {
-	w.once.Do(func() { w.cb.OnClose(err) })
+	if w.ended.CompareAndSwap(false, true) {
+		w.cb.OnClose(err)
+	}
 }
 
 // Remove stops reading the connection and calls OnClose(nil) unless reading
 // has already ended. Call it before closing the connection. One more OnData
-// may already be running when it returns.
+// may already be running when it returns, and so may an OnClose with a read
+// error (Remove does not wait for it).
 func (w *Watch) Remove() {
 	if w.remove != nil {
 		w.remove()

@@ -279,3 +279,46 @@ func TestPause(t *testing.T) {
 		})
 	}
 }
+
+// TestRemoveFromOnClose: an OnClose that removes its own watch (as a
+// connection's cleanup does when a read fails) returns, in both modes, and
+// OnClose runs once.
+func TestRemoveFromOnClose(t *testing.T) {
+	for name, p := range modes(t) {
+		t.Run(name, func(t *testing.T) {
+			client, server := pair(t)
+			var (
+				w     *Watch
+				ready = make(chan struct{})
+				calls = make(chan error, 2)
+			)
+			w, err := p.Add(server, Callbacks{
+				OnData: func([]byte) error { return nil },
+				OnClose: func(err error) {
+					<-ready
+					w.Remove()
+					calls <- err
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			close(ready)
+			client.Close()
+			select {
+			case err := <-calls:
+				if !errors.Is(err, io.EOF) {
+					t.Fatalf("OnClose(%v), want EOF", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("OnClose did not return: Remove inside it deadlocked")
+			}
+			w.Remove()
+			select {
+			case err := <-calls:
+				t.Fatalf("second OnClose(%v)", err)
+			case <-time.After(20 * time.Millisecond):
+			}
+		})
+	}
+}
