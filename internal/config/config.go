@@ -52,6 +52,11 @@ type Config struct {
 	PingTimeout  Duration `json:"ping_timeout"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level"`
+	// NetPoll reads idle WebSockets from an epoll loop (Linux) instead of
+	// one goroutine each: a fraction of the memory per connection. Off is
+	// for comparison and for platforms without epoll (where it is off
+	// anyway).
+	NetPoll bool `json:"netpoll"`
 }
 
 // Duration is a time.Duration written as "30s", "720h" in JSON.
@@ -98,6 +103,7 @@ func Defaults() Config {
 		PingInterval:      Duration(30 * time.Second),
 		PingTimeout:       Duration(10 * time.Second),
 		LogLevel:          "info",
+		NetPoll:           true,
 	}
 }
 
@@ -204,6 +210,13 @@ func settings() []setting {
 	add("ping-timeout", "close a WebSocket whose pong is this late", ds, dg)
 	s, g = str(func(c *Config) *string { return &c.LogLevel })
 	add("log-level", "debug, info, warn or error", s, g)
+	add("netpoll", "read idle WebSockets from an epoll loop rather than a goroutine each (true or false)",
+		func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			c.NetPoll = b
+			return err
+		},
+		func(c *Config) string { return strconv.FormatBool(c.NetPoll) })
 	return out
 }
 

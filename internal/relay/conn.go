@@ -2,33 +2,79 @@ package relay
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sotto-chat/sotto/internal/bus"
-	"github.com/sotto-chat/sotto/internal/store"
+	"github.com/sotto-chat/sotto/internal/netpoll"
 	"github.com/sotto-chat/sotto/internal/wire"
 	"github.com/sotto-chat/sotto/internal/wire/wirepb"
+	"github.com/sotto-chat/sotto/internal/ws"
 )
 
-// conn is one WebSocket connection.
+// Output limits of one connection, each with its reason.
+const (
+	// maxQueuedRequests is how many decoded requests may wait for a free
+	// slot (MaxInFlightPerConn run at once) before the connection's socket
+	// is no longer read: TCP then slows the peer down, and the requests a
+	// connection can make the server hold stay bounded.
+	maxQueuedRequests = MaxInFlightPerConn
+	// pushHighWater is how many bytes of frames may wait to be written
+	// before mailbox delivery waits for the peer to read: a slow reader
+	// cannot make the server hold its whole mailbox in memory.
+	pushHighWater = 1 << 20
+	// maxOutput bounds what may wait to be written at all (responses and
+	// small pushes add to it without waiting): beyond it the peer is not
+	// reading and the connection is dropped.
+	maxOutput = 8 << 20
+	// keepWriteBuffer is the largest write buffer kept for reuse while a
+	// connection is busy; bigger ones go back to the garbage collector.
+	keepWriteBuffer = 64 << 10
+	// closeTimeout bounds the wait for the peer's close frame after ours.
+	closeTimeout = 5 * time.Second
+)
+
+// errStopReading ends reading after a close frame has been queued: the
+// connection ends when that frame is written.
+var errStopReading = errors.New("relay: closing")
+
+// conn is one WebSocket connection. While idle it holds no goroutine and
+// no buffer: the relay's poller reads it when bytes arrive, and a writer
+// goroutine runs only while frames wait to be written.
 type conn struct {
 	r      *Relay
-	ws     *websocket.Conn
+	nc     net.Conn
+	watch  atomic.Pointer[netpoll.Watch]
 	source string // rate-limit key; memory only
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	inflight chan struct{}  // semaphore of running requests
+	parser ws.Parser // used only by the poller's callback
+
+	reqMu    sync.Mutex // guards the request queue
+	running  int        // requests being handled
+	queue    []*wirepb.Request
+	paused   bool           // reading stopped until the queue drains
 	handlers sync.WaitGroup // running requests
 
 	nextPing atomic.Int64 // unix nanoseconds of the next ping
-	pinging  atomic.Bool  // a ping is waiting for its pong
+	pingSent atomic.Int64 // unix nanoseconds of the unanswered ping, or 0
+
+	out      sync.Mutex // guards the output fields below
+	outBuf   []byte     // frames waiting to be written
+	writing  bool       // a writer goroutine is running
+	closing  bool       // a close frame is queued: nothing more is
+	endAfter bool       // end the connection once outBuf is written
+	closed   bool       // the socket is closed
+	drained  *sync.Cond // signalled when outBuf shrinks (on out)
+	endOnce  sync.Once
+	finished chan struct{} // closed when cleanup is done
 
 	mu          sync.Mutex // guards the fields below
 	nonce       []byte
@@ -39,53 +85,144 @@ type conn struct {
 	provAddrs   [][]byte // provisioning addresses this connection opened
 }
 
-func newConn(r *Relay, ws *websocket.Conn, source string) *conn {
+func newConn(r *Relay, nc net.Conn, source string) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	ws.SetReadLimit(wire.MaxFrameSize)
-	c := &conn{r: r, ws: ws, source: source, ctx: ctx, cancel: cancel,
-		inflight: make(chan struct{}, MaxInFlightPerConn)}
+	c := &conn{r: r, nc: nc, source: source, ctx: ctx, cancel: cancel,
+		parser:   ws.NewParser(ws.Server, wire.MaxFrameSize),
+		finished: make(chan struct{})}
+	c.drained = sync.NewCond(&c.out)
 	c.nextPing.Store(r.now().Add(r.cfg.PingInterval).UnixNano())
 	return c
 }
 
-// serve reads frames until the connection ends.
-func (c *conn) serve() {
-	defer c.cleanup()
-	for {
-		typ, b, err := c.ws.Read(c.ctx)
-		if err != nil {
-			if !isClosed(err) {
-				c.r.log.Debug("read", "err", err)
-			}
+// start feeds the bytes that arrived with the handshake and hands the
+// socket to the poller.
+func (c *conn) start(early []byte) {
+	if len(early) > 0 {
+		if err := c.onData(early); err != nil {
+			c.onClose(err)
 			return
 		}
-		if typ != websocket.MessageBinary {
-			c.r.m.badFrames.Inc()
-			c.ws.Close(websocket.StatusUnsupportedData, "binary frames only")
-			return
+	}
+	w, err := c.r.poller.Add(c.nc, netpoll.Callbacks{OnData: c.onData, OnClose: c.onClose})
+	if err != nil {
+		c.r.log.Warn("poll connection", "err", err)
+		c.end()
+		return
+	}
+	c.watch.Store(w)
+	if c.ctx.Err() != nil { // ended before the watch was stored
+		w.Remove()
+	}
+}
+
+// onData parses what the socket delivered.
+func (c *conn) onData(b []byte) error {
+	err := c.parser.Feed(b, c.onMessage)
+	var pe *ws.ProtocolError
+	if errors.As(err, &pe) {
+		c.r.m.badFrames.Inc()
+		c.closeWith(pe.Code, pe.Error(), true)
+		return errStopReading
+	}
+	return err
+}
+
+// onClose is called once when reading ends.
+func (c *conn) onClose(err error) {
+	if err == nil || errors.Is(err, errStopReading) {
+		// Removed by end, or the queued close frame ends the
+		// connection.
+		return
+	}
+	if err != nil && !isClosed(err) {
+		c.r.log.Debug("read", "err", err)
+	}
+	c.end()
+}
+
+// onMessage handles one message or control frame.
+func (c *conn) onMessage(op ws.Opcode, data []byte) error {
+	switch op {
+	case ws.OpBinary:
+	case ws.OpPing:
+		c.sendFrame(ws.OpPong, data)
+		return nil
+	case ws.OpPong:
+		c.pingSent.Store(0)
+		return nil
+	case ws.OpClose:
+		// Echo the peer's code; if ours went first, this is the answer.
+		code, _ := ws.ParseClose(data)
+		if code == ws.StatusNoStatus {
+			code = ws.StatusNormalClosure
 		}
-		req, err := wire.DecodeRequest(b)
-		if err != nil {
-			c.r.m.badFrames.Inc()
-			if !c.refuse(err) {
-				return
-			}
-			continue
+		if !c.closeWith(code, "", true) {
+			c.end()
 		}
-		select {
-		case c.inflight <- struct{}{}:
-		case <-c.ctx.Done():
-			return
+		return errStopReading
+	default: // text
+		c.r.m.badFrames.Inc()
+		c.closeWith(ws.StatusUnsupportedData, "binary frames only", true)
+		return errStopReading
+	}
+	req, err := wire.DecodeRequest(data)
+	if err != nil {
+		c.r.m.badFrames.Inc()
+		if !c.refuse(err) {
+			return errStopReading
 		}
+		return nil
+	}
+	c.dispatch(req)
+	return nil
+}
+
+// dispatch runs a request now if a slot is free, or queues it; a full
+// queue stops reading until it drains.
+func (c *conn) dispatch(req *wirepb.Request) {
+	c.reqMu.Lock()
+	if c.running < MaxInFlightPerConn {
+		c.running++
 		c.handlers.Add(1)
-		go func() {
-			defer func() { <-c.inflight; c.handlers.Done() }()
-			c.r.m.requests.Inc()
-			ctx, cancel := context.WithTimeout(c.ctx, handlerTimeout)
-			resp := c.handle(ctx, req)
-			cancel()
-			c.write(resp)
-		}()
+		c.reqMu.Unlock()
+		go c.serve(req)
+		return
+	}
+	c.queue = append(c.queue, req)
+	if w := c.watch.Load(); w != nil && len(c.queue) >= maxQueuedRequests && !c.paused {
+		c.paused = true
+		w.Pause()
+	}
+	c.reqMu.Unlock()
+}
+
+// serve handles requests until the queue is empty.
+func (c *conn) serve(req *wirepb.Request) {
+	defer c.handlers.Done()
+	for {
+		c.r.m.requests.Inc()
+		ctx, cancel := context.WithTimeout(c.ctx, handlerTimeout)
+		resp := c.handle(ctx, req)
+		cancel()
+		c.write(resp)
+		c.reqMu.Lock()
+		if len(c.queue) == 0 || c.ctx.Err() != nil {
+			c.running--
+			c.reqMu.Unlock()
+			return
+		}
+		req = c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		if len(c.queue) == 0 {
+			c.queue = nil
+		}
+		if c.paused && len(c.queue) < maxQueuedRequests/2 {
+			c.paused = false
+			c.watch.Load().Resume()
+		}
+		c.reqMu.Unlock()
 	}
 }
 
@@ -96,17 +233,17 @@ func (c *conn) serve() {
 func (c *conn) refuse(err error) bool {
 	var pe *wire.ParseError
 	if !errors.As(err, &pe) {
-		c.ws.Close(websocket.StatusProtocolError, "bad frame")
+		c.closeWith(ws.StatusProtocolError, "bad frame", true)
 		return false
 	}
 	code := pe.Code()
 	c.write(wire.Error(pe.ID, code, truncate(pe.Error())))
 	if pe.ID == 0 {
-		status := websocket.StatusProtocolError
+		status := ws.StatusProtocolError
 		if errors.Is(err, wire.ErrTooLarge) {
-			status = websocket.StatusMessageTooBig
+			status = ws.StatusMessageTooBig
 		}
-		c.ws.Close(status, truncate(code.String()))
+		c.closeWith(status, code.String(), true)
 		return false
 	}
 	return true
@@ -120,50 +257,157 @@ func truncate(s string) string {
 	return s
 }
 
-// write sends one frame, dropping the connection if the peer does not take
-// it in time.
+// write queues one frame.
 func (c *conn) write(f *wirepb.Frame) {
 	b, err := wire.Encode(f)
 	if err != nil {
 		c.r.log.Error("encode frame", "err", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
-	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageBinary, b); err != nil && !isClosed(err) {
-		c.r.log.Debug("write", "err", err)
-		c.ws.CloseNow()
-	}
+	c.sendFrame(ws.OpBinary, b)
 }
 
 func (c *conn) push(body proto.Message) { c.write(wire.NewPush(body)) }
 
-// ping sends one ping and closes the connection if the pong is later than
-// PingTimeout. The relay's ping loop calls it, one short-lived goroutine per
-// ping, so an idle connection holds no goroutine for pinging.
-func (c *conn) ping() {
-	defer c.pinging.Store(false)
-	ctx, cancel := context.WithTimeout(c.ctx, c.r.cfg.PingTimeout)
-	defer cancel()
-	if err := c.ws.Ping(ctx); err != nil && c.ctx.Err() == nil {
-		// The peer does not answer, so it will not answer a close
-		// handshake either: drop the connection at once.
-		c.cancel()
-		c.ws.CloseNow()
+// sendFrame queues a frame and makes sure a writer runs. It never blocks.
+func (c *conn) sendFrame(op ws.Opcode, payload []byte) {
+	c.out.Lock()
+	if c.closing || c.closed {
+		c.out.Unlock()
+		return
 	}
+	c.outBuf = ws.AppendFrame(c.outBuf, op, payload, nil)
+	over := len(c.outBuf) > maxOutput
+	c.kickLocked()
+	c.out.Unlock()
+	if over {
+		c.r.log.Debug("peer not reading: dropping connection")
+		c.end()
+	}
+}
+
+// closeWith queues a close frame and reports whether it did (false if one
+// was already queued). With endAfter the connection ends once the frame is
+// written (the peer closed first, or broke the protocol); without, it ends
+// when the peer answers or after closeTimeout.
+func (c *conn) closeWith(code ws.StatusCode, reason string, endAfter bool) bool {
+	c.out.Lock()
+	if c.closing || c.closed {
+		c.out.Unlock()
+		return false
+	}
+	c.outBuf = ws.AppendClose(c.outBuf, code, truncate(reason), nil)
+	c.closing = true
+	c.endAfter = endAfter
+	c.kickLocked()
+	c.out.Unlock()
+	if !endAfter {
+		time.AfterFunc(closeTimeout, c.end)
+	}
+	return true
+}
+
+// kickLocked starts the writer if frames wait and none runs.
+func (c *conn) kickLocked() {
+	if !c.writing && len(c.outBuf) > 0 && !c.closed {
+		c.writing = true
+		go c.flush()
+	}
+}
+
+// flush writes whatever has queued, in as few writes as it arrives in,
+// until nothing is left; then the goroutine ends.
+func (c *conn) flush() {
+	var spare []byte
+	for {
+		c.out.Lock()
+		b := c.outBuf
+		if len(b) == 0 || c.closed {
+			c.writing = false
+			c.outBuf = nil // an idle connection keeps no buffer
+			c.drained.Broadcast()
+			endNow := c.endAfter
+			c.out.Unlock()
+			if endNow {
+				c.end()
+			}
+			return
+		}
+		c.outBuf = spare[:0]
+		c.drained.Broadcast()
+		c.out.Unlock()
+		_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := c.nc.Write(b); err != nil {
+			if !isClosed(err) {
+				c.r.log.Debug("write", "err", err)
+			}
+			c.out.Lock()
+			c.writing = false
+			c.out.Unlock()
+			c.end()
+			return
+		}
+		spare = nil
+		if cap(b) <= keepWriteBuffer {
+			spare = b
+		}
+	}
+}
+
+// waitWritable blocks until fewer than pushHighWater bytes wait to be
+// written, or the connection ends; it reports whether it may push.
+func (c *conn) waitWritable() bool {
+	c.out.Lock()
+	defer c.out.Unlock()
+	for len(c.outBuf) >= pushHighWater && !c.closed && !c.closing {
+		c.drained.Wait()
+	}
+	return !c.closed && !c.closing
+}
+
+// writable reports, without waiting, whether a push would stay under
+// pushHighWater.
+func (c *conn) writable() bool {
+	c.out.Lock()
+	defer c.out.Unlock()
+	return len(c.outBuf) < pushHighWater && !c.closed && !c.closing
+}
+
+// ping sends one ping carrying the time; the relay's ping loop checks for
+// the pong.
+func (c *conn) ping(now time.Time) {
+	var p [8]byte
+	binary.BigEndian.PutUint64(p[:], uint64(now.UnixNano()))
+	c.pingSent.Store(now.UnixNano())
+	c.sendFrame(ws.OpPing, p[:])
 }
 
 // drain finishes in-flight requests, then closes with 1001.
 func (c *conn) drain() {
 	c.handlers.Wait()
-	c.ws.Close(websocket.StatusGoingAway, "server shutting down")
-	c.cancel()
+	c.closeWith(ws.StatusGoingAway, "server shutting down", false)
+}
+
+// end closes the socket at once (once) and cleans up in the background.
+func (c *conn) end() {
+	c.endOnce.Do(func() {
+		c.cancel()
+		if w := c.watch.Load(); w != nil {
+			w.Remove()
+		}
+		c.out.Lock()
+		c.closed = true
+		c.outBuf = nil
+		c.drained.Broadcast()
+		c.out.Unlock()
+		_ = c.nc.Close()
+		go c.cleanup()
+	})
 }
 
 func (c *conn) cleanup() {
-	c.cancel()
+	defer close(c.finished)
 	c.handlers.Wait()
-	c.ws.CloseNow()
 	c.mu.Lock()
 	authed, dev, addrs, mb := c.authed, c.device, c.provAddrs, c.mailbox
 	c.mu.Unlock()
@@ -177,6 +421,7 @@ func (c *conn) cleanup() {
 	for _, a := range addrs {
 		c.r.provisioning.remove(a)
 	}
+	c.r.forget(c)
 }
 
 // authenticatedDevice returns the connection's device, if authenticated.
@@ -184,128 +429,4 @@ func (c *conn) authenticatedDevice() (bus.Device, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.device, c.authed
-}
-
-// mailbox pushes one device's envelopes on one connection. It runs a
-// goroutine only while there is something to push: the bus's signal starts
-// one, and it ends when the mailbox has been read to its end with no new
-// signal, so an idle connection holds no goroutine for delivery.
-type mailbox struct {
-	c      *conn
-	d      bus.Device
-	cancel func() // ends the bus subscription
-
-	mu      sync.Mutex // guards the fields below
-	running bool       // a push goroutine is running
-	again   bool       // a signal came while it ran
-	after   store.EnvelopeID
-	drained bool // QueueEmpty has been sent
-}
-
-// startMailbox subscribes to the device's signals and pushes what is
-// already waiting.
-func (c *conn) startMailbox(d bus.Device) *mailbox {
-	m := &mailbox{c: c, d: d}
-	m.cancel = c.r.cfg.Bus.Subscribe(d, m.signal)
-	go func() {
-		c.checkPreKeys(d)
-		m.signal()
-	}()
-	return m
-}
-
-// signal is the bus callback; it never blocks.
-func (m *mailbox) signal() {
-	m.mu.Lock()
-	if m.running {
-		m.again = true
-		m.mu.Unlock()
-		return
-	}
-	m.running = true
-	m.mu.Unlock()
-	go m.run()
-}
-
-func (m *mailbox) stop() { m.cancel() }
-
-func (m *mailbox) run() {
-	for {
-		m.push()
-		m.mu.Lock()
-		if !m.again || m.c.ctx.Err() != nil {
-			m.running = false
-			m.mu.Unlock()
-			return
-		}
-		m.again = false
-		m.mu.Unlock()
-	}
-}
-
-// push sends every envelope after the last one pushed, then QueueEmpty the
-// first time the mailbox is found empty.
-func (m *mailbox) push() {
-	c := m.c
-	for {
-		envs, err := c.r.cfg.Store.Read(c.ctx, m.d.Account, m.d.Device, m.after, wire.MaxEnvelopesPerPush)
-		if err != nil {
-			if c.ctx.Err() == nil {
-				c.r.log.Warn("read mailbox", "err", err)
-			}
-			return
-		}
-		if len(envs) == 0 {
-			break
-		}
-		for _, batch := range pushBatches(envs) {
-			out := &wirepb.Envelopes{Envelopes: make([]*wirepb.Envelope, len(batch))}
-			for i, e := range batch {
-				out.Envelopes[i] = &wirepb.Envelope{Id: uint64(e.ID), Content: e.Content}
-			}
-			c.push(out)
-		}
-		m.after = envs[len(envs)-1].ID
-		c.r.m.envelopesOut.Add(uint64(len(envs)))
-	}
-	if !m.drained {
-		m.drained = true
-		c.push(&wirepb.QueueEmpty{})
-	}
-}
-
-// pushBudget is how many bytes of envelope content one push may carry: a
-// frame is at most wire.MaxFrameSize, and each envelope adds a few bytes of
-// framing (an id and two lengths), budgeted at envelopeOverhead.
-const (
-	envelopeOverhead = 24
-	pushBudget       = wire.MaxFrameSize - 1<<10
-)
-
-// pushBatches splits envelopes into runs that each fit in one push frame
-// (a single envelope always fits: contents are at most
-// wire.MaxContentSize).
-func pushBatches(envs []store.Envelope) [][]store.Envelope {
-	var out [][]store.Envelope
-	start, size := 0, 0
-	for i, e := range envs {
-		n := len(e.Content) + envelopeOverhead
-		if i > start && size+n > pushBudget {
-			out = append(out, envs[start:i])
-			start, size = i, 0
-		}
-		size += n
-	}
-	return append(out, envs[start:])
-}
-
-// checkPreKeys tells the device when it runs low on one-time prekeys.
-func (c *conn) checkPreKeys(d bus.Device) {
-	ec, kem, err := c.r.cfg.Store.CountPreKeys(c.ctx, d.Account, d.Device)
-	if err != nil {
-		return
-	}
-	if ec < PreKeysLowWater || kem < PreKeysLowWater {
-		c.push(&wirepb.PreKeysLow{Ec: uint32(ec), Kem: uint32(kem)})
-	}
 }

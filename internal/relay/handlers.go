@@ -435,17 +435,15 @@ func (c *conn) send(ctx context.Context, s *wirepb.Send) reply {
 	}
 	expires := c.today() + store.Day(c.r.cfg.Retention/(24*time.Hour))
 	envs := make([]*store.Envelope, len(s.Envelopes))
-	notify := make([]bus.Device, len(s.Envelopes))
 	for i, e := range s.Envelopes {
 		envs[i] = &store.Envelope{Account: id, Device: store.DeviceID(e.DeviceId), Content: e.Content, Expires: expires}
-		notify[i] = bus.Device{Account: id, Device: store.DeviceID(e.DeviceId)}
 	}
 	if err := c.r.cfg.Store.Append(ctx, envs); err != nil {
 		return c.storeError("send", err)
 	}
 	c.r.m.envelopesIn.Add(uint64(len(envs)))
 	c.r.m.sendSeconds.Observe(time.Since(start).Seconds())
-	c.r.cfg.Bus.Notify(notify...)
+	c.r.deliver(envs)
 	return ok(nil)
 }
 
@@ -514,7 +512,6 @@ func (c *conn) sendMulti(ctx context.Context, s *wirepb.SendMulti) reply {
 	}
 	expires := c.today() + store.Day(c.r.cfg.Retention/(24*time.Hour))
 	var envs []*store.Envelope
-	var notify []bus.Device
 	for _, t := range targets {
 		content, err := msg.ForRecipient(t.sid)
 		if err != nil {
@@ -527,7 +524,6 @@ func (c *conn) sendMulti(ctx context.Context, s *wirepb.SendMulti) reply {
 				continue
 			}
 			envs = append(envs, &store.Envelope{Account: t.id, Device: dev.Device, Content: content, Expires: expires})
-			notify = append(notify, dev)
 		}
 	}
 	if s.Ephemeral {
@@ -538,7 +534,7 @@ func (c *conn) sendMulti(ctx context.Context, s *wirepb.SendMulti) reply {
 	}
 	c.r.m.envelopesIn.Add(uint64(len(envs)))
 	c.r.m.sendSeconds.Observe(time.Since(start).Seconds())
-	c.r.cfg.Bus.Notify(notify...)
+	c.r.deliver(envs)
 	return ok(nil)
 }
 
@@ -638,7 +634,7 @@ func (c *conn) removeDevice(ctx context.Context, r *wirepb.RemoveDevice) reply {
 	gone := bus.Device{Account: d.Account, Device: store.DeviceID(r.DeviceId)}
 	for _, t := range c.r.connsOf(gone) {
 		if t != c {
-			go t.ws.Close(4001, "device removed")
+			t.closeWith(StatusDeviceRemoved, "device removed", false)
 		}
 	}
 	return ok(nil)

@@ -62,9 +62,10 @@ func TestTenThousandMalformedFrames(t *testing.T) {
 
 	// Oversize frames close the connection with 1009 (message too big).
 	big := e.dial()
-	if err := big.WriteRaw(ctx, make([]byte, wire.MaxFrameSize+1)); err != nil {
-		t.Fatal(err)
-	}
+	// The server refuses the frame from its header and closes without
+	// reading the rest, so the write itself may fail (broken pipe or
+	// reset): only the close matters.
+	_ = big.WriteRaw(ctx, make([]byte, wire.MaxFrameSize+1))
 	select {
 	case <-big.Done():
 	case <-time.After(5 * time.Second):

@@ -25,9 +25,15 @@
 //
 // # Concurrency
 //
-// Each connection has one reader goroutine, which runs up to
-// MaxInFlightPerConn requests concurrently, a delivery goroutine once
-// authenticated, and a ping goroutine. Lock order: Relay.mu, then conn.mu.
+// An idle connection holds no goroutine and no buffer. The relay's poller
+// (package netpoll: epoll on Linux) reads every socket from one goroutine
+// per CPU and feeds the bytes to the connection's WebSocket parser
+// (package ws); each request runs on a goroutine of its own, up to
+// MaxInFlightPerConn per connection. Frames to write are queued and a
+// writer goroutine runs only while the queue is not empty, writing all
+// that has queued in one system call. A mailbox reads the store on a
+// goroutine only while it is behind; one goroutine pings every connection.
+// Lock order: Relay.mu, then mailbox.mu, then conn.mu or conn.out.
 package relay
 
 import (
@@ -40,14 +46,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/sotto-chat/sotto/internal/bus"
 	"github.com/sotto-chat/sotto/internal/certs"
 	"github.com/sotto-chat/sotto/internal/metrics"
+	"github.com/sotto-chat/sotto/internal/netpoll"
 	"github.com/sotto-chat/sotto/internal/pow"
 	"github.com/sotto-chat/sotto/internal/ratelimit"
 	"github.com/sotto-chat/sotto/internal/store"
+	"github.com/sotto-chat/sotto/internal/ws"
 )
 
 // Limits of the relay, each with its reason.
@@ -77,6 +83,10 @@ const (
 	// handlerTimeout bounds one request's work.
 	handlerTimeout = 30 * time.Second
 )
+
+// StatusDeviceRemoved closes the connections of a device that its account
+// removed (a code in the range RFC 6455 leaves to applications).
+const StatusDeviceRemoved ws.StatusCode = 4001
 
 // RateLimits configures the in-memory abuse limits per source address.
 type RateLimits struct {
@@ -120,11 +130,15 @@ type Config struct {
 	RateLimits RateLimits
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// NoPoller reads each connection on a goroutine of its own instead of
+	// from the poller (for comparison; see BENCHMARKS.md).
+	NoPoller bool
 }
 
 // Relay serves the WebSocket API. Mount it with http.Handle.
 type Relay struct {
 	cfg     Config
+	poller  *netpoll.Poller // nil: a reader goroutine per connection
 	log     *slog.Logger
 	now     func() time.Time
 	m       relayMetrics
@@ -173,23 +187,29 @@ func New(cfg Config) *Relay {
 	// "scheme://host" patterns match the Origin's scheme and host.
 	r.origins = append(r.origins, cfg.AllowedOrigins...)
 	r.m = newRelayMetrics(cfg.Metrics)
+	if !cfg.NoPoller {
+		p, err := netpoll.New(0)
+		if err != nil {
+			r.log.Warn("no poller: one reader goroutine per connection", "err", err)
+		}
+		r.poller = p
+	}
 	return r
 }
 
-// ServeHTTP upgrades the request to a WebSocket and serves it until it
-// closes.
+// ServeHTTP upgrades the request to a WebSocket and hands the connection
+// to the poller; the request's goroutine ends here.
 func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	ws, err := websocket.Accept(w, req, &websocket.AcceptOptions{OriginPatterns: r.origins})
+	nc, early, err := ws.Upgrade(w, req, ws.UpgradeOptions{OriginPatterns: r.origins})
 	if err != nil {
 		r.m.refused.Inc()
-		return // Accept has answered (403 for a foreign Origin)
+		return // Upgrade has answered (403 for a foreign Origin)
 	}
-	source := SourceOf(req)
-	c := newConn(r, ws, source)
+	c := newConn(r, nc, SourceOf(req))
 	r.mu.Lock()
 	if r.closing {
 		r.mu.Unlock()
-		ws.Close(websocket.StatusGoingAway, "server shutting down")
+		c.closeWith(ws.StatusGoingAway, "server shutting down", true)
 		return
 	}
 	r.conns[c] = struct{}{}
@@ -197,14 +217,16 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Unlock()
 	r.pingOnce.Do(func() { go r.pingLoop() })
 	r.m.connections.Add(1)
-	defer func() {
-		r.mu.Lock()
-		delete(r.conns, c)
-		r.mu.Unlock()
-		r.m.connections.Add(-1)
-		r.wg.Done()
-	}()
-	c.serve()
+	c.start(early)
+}
+
+// forget is a connection's last step.
+func (r *Relay) forget(c *conn) {
+	r.mu.Lock()
+	delete(r.conns, c)
+	r.mu.Unlock()
+	r.m.connections.Add(-1)
+	r.wg.Done()
 }
 
 // SourceOf returns a request's source host, for use only as an in-memory
@@ -237,13 +259,16 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 	go func() { r.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		for _, c := range conns {
-			c.ws.CloseNow()
+			c.end()
 		}
-		return ctx.Err()
+		<-done
 	}
+	if r.poller != nil {
+		r.poller.Close()
+	}
+	return ctx.Err()
 }
 
 // pingTick is how often the ping loop looks for connections due a ping; a
@@ -251,11 +276,12 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 const pingTick = time.Second
 
 // pingLoop pings every connection once per PingInterval, from one goroutine
-// for the whole relay rather than one per connection.
+// for the whole relay rather than one per connection, and drops a
+// connection whose pong is later than PingTimeout.
 func (r *Relay) pingLoop() {
-	t := time.NewTicker(min(pingTick, r.cfg.PingInterval))
+	t := time.NewTicker(min(pingTick, r.cfg.PingInterval, r.cfg.PingTimeout))
 	defer t.Stop()
-	var due []*conn
+	var due, dead []*conn
 	for {
 		select {
 		case <-r.stopPing:
@@ -263,18 +289,26 @@ func (r *Relay) pingLoop() {
 		case <-t.C:
 		}
 		now := r.now()
-		due = due[:0]
+		due, dead = due[:0], dead[:0]
 		r.mu.Lock()
 		for c := range r.conns {
-			if c.nextPing.Load() <= now.UnixNano() && !c.pinging.Load() {
+			sent := c.pingSent.Load()
+			switch {
+			case sent != 0 && now.UnixNano()-sent > int64(r.cfg.PingTimeout):
+				dead = append(dead, c)
+			case sent == 0 && c.nextPing.Load() <= now.UnixNano():
 				due = append(due, c)
 			}
 		}
 		r.mu.Unlock()
+		for _, c := range dead {
+			// The peer does not answer, so it will not answer a close
+			// handshake either: drop the connection at once.
+			c.end()
+		}
 		for _, c := range due {
 			c.nextPing.Store(now.Add(r.cfg.PingInterval).UnixNano())
-			c.pinging.Store(true)
-			go c.ping()
+			c.ping(now)
 		}
 	}
 }
@@ -309,8 +343,8 @@ func (r *Relay) connsOf(d bus.Device) []*conn {
 	return out
 }
 
-// isClosed reports whether err means the WebSocket is gone.
+// isClosed reports whether err means the connection is gone.
 func isClosed(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) ||
-		websocket.CloseStatus(err) != -1 || errors.Is(err, context.Canceled)
+		errors.Is(err, context.Canceled)
 }

@@ -498,13 +498,12 @@ func TestLargeEnvelopesBacklog(t *testing.T) {
 }
 
 func TestPushBatches(t *testing.T) {
-	envs := make([]store.Envelope, 10)
+	envs := make([]*store.Envelope, 10)
 	for i := range envs {
-		envs[i].Content = make([]byte, wire.MaxContentSize)
+		envs[i] = &store.Envelope{Content: make([]byte, wire.MaxContentSize)}
 	}
-	batches := pushBatches(envs)
 	n := 0
-	for _, b := range batches {
+	for b := range pushBatches(envs) {
 		size := 0
 		for _, e := range b {
 			size += len(e.Content) + envelopeOverhead

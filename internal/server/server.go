@@ -108,6 +108,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		AllowedOrigins: cfg.AllowedOrigins,
 		PingInterval:   time.Duration(cfg.PingInterval), PingTimeout: time.Duration(cfg.PingTimeout),
 		Retention: time.Duration(cfg.Retention), RateLimits: relay.DefaultRateLimits(),
+		NoPoller: !cfg.NetPoll,
 	})
 	uploads := ratelimit.New(uploadRate, uploadBurst, 0, time.Now)
 	s.attach, err = attach.New(attach.Config{
