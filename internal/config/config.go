@@ -57,6 +57,11 @@ type Config struct {
 	// for comparison and for platforms without epoll (where it is off
 	// anyway).
 	NetPoll bool `json:"netpoll"`
+	// Mailboxes says where SQLite mode keeps envelopes: "queue" (a
+	// log-structured queue in DataDir/mailboxes, the default: several
+	// times the throughput) or "database" (the SQLite file's envelopes
+	// table). PostgreSQL mode keeps them in PostgreSQL either way.
+	Mailboxes string `json:"mailboxes"`
 }
 
 // Duration is a time.Duration written as "30s", "720h" in JSON.
@@ -104,6 +109,7 @@ func Defaults() Config {
 		PingTimeout:       Duration(10 * time.Second),
 		LogLevel:          "info",
 		NetPoll:           true,
+		Mailboxes:         "queue",
 	}
 }
 
@@ -115,6 +121,9 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data: a directory is required"))
+	}
+	if c.Mailboxes != "queue" && c.Mailboxes != "database" {
+		errs = append(errs, fmt.Errorf("mailboxes %q: want queue or database", c.Mailboxes))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("tls-cert and tls-key go together"))
@@ -208,6 +217,8 @@ func settings() []setting {
 	add("ping-interval", "WebSocket ping interval", ds, dg)
 	ds, dg = dur(func(c *Config) *Duration { return &c.PingTimeout })
 	add("ping-timeout", "close a WebSocket whose pong is this late", ds, dg)
+	s, g = str(func(c *Config) *string { return &c.Mailboxes })
+	add("mailboxes", "where SQLite mode keeps envelopes: queue (a log-structured queue beside the database) or database", s, g)
 	s, g = str(func(c *Config) *string { return &c.LogLevel })
 	add("log-level", "debug, info, warn or error", s, g)
 	add("netpoll", "read idle WebSockets from an epoll loop rather than a goroutine each (true or false)",

@@ -149,7 +149,15 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.
 		}
 		return st, nil
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "sotto.db"), sqlite.Options{Limits: limits, Logger: log})
+	opts := sqlite.Options{Limits: limits, Logger: log}
+	queueDir := filepath.Join(cfg.DataDir, "mailboxes")
+	if cfg.Mailboxes == "queue" {
+		opts.MailboxDir = queueDir
+	} else if _, err := os.Stat(queueDir); err == nil {
+		// Envelopes in the queue would wait there unseen.
+		return nil, fmt.Errorf("open SQLite store: %s holds the mailboxes of -mailboxes queue; start with that", queueDir)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "sotto.db"), opts)
 	if err != nil {
 		return nil, fmt.Errorf("open SQLite store: %w", err)
 	}

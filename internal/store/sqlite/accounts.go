@@ -8,11 +8,14 @@ import (
 
 	"github.com/sotto-chat/sotto/internal/store"
 	"github.com/sotto-chat/sotto/internal/store/internal/check"
+	"github.com/sotto-chat/sotto/internal/store/queue"
 )
 
 // CreateAccount stores a new account with its first device (which belongs
 // to a whatever its Account field says). ErrExists if the id is taken.
 func (s *Store) CreateAccount(ctx context.Context, a store.Account, first store.Device) error {
+	s.devMu.Lock()
+	defer s.devMu.Unlock()
 	if err := errors.Join(check.Account(a), check.Device(first)); err != nil {
 		return fmt.Errorf("create account: %w", err)
 	}
@@ -27,6 +30,9 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account, first store.
 		}
 		return insertDevice(x, a.ID, first, 1)
 	})
+	if err == nil && s.q != nil {
+		err = s.q.AddBox(ctx, queue.Box{Account: a.ID, Device: first.ID})
+	}
 	if err != nil {
 		return fmt.Errorf("create account: %w", err)
 	}
@@ -66,6 +72,8 @@ func (s *Store) Account(ctx context.Context, id store.AccountID) (store.Account,
 // DeleteAccount removes the account and everything stored for it.
 // ErrNotFound if there is no such account.
 func (s *Store) DeleteAccount(ctx context.Context, id store.AccountID) error {
+	s.devMu.Lock()
+	defer s.devMu.Unlock()
 	err := s.w.doClean(ctx, 1, func(x *wtx) error {
 		n, err := x.execN(`DELETE FROM accounts WHERE id = ?`, id[:])
 		if err == nil && n == 0 {
@@ -73,6 +81,9 @@ func (s *Store) DeleteAccount(ctx context.Context, id store.AccountID) error {
 		}
 		return err
 	})
+	if err == nil && s.q != nil {
+		err = s.q.RemoveAccount(ctx, id)
+	}
 	if err != nil {
 		return fmt.Errorf("delete account: %w", err)
 	}
@@ -97,6 +108,8 @@ func (s *Store) SetUnidentifiedAccessKey(ctx context.Context, id store.AccountID
 // AddDevice adds a device to an existing account: ErrNotFound without the
 // account, ErrExists if the id is taken, ErrLimit at Limits.MaxDevices.
 func (s *Store) AddDevice(ctx context.Context, d store.Device) error {
+	s.devMu.Lock()
+	defer s.devMu.Unlock()
 	if err := check.Device(d); err != nil {
 		return fmt.Errorf("add device: %w", err)
 	}
@@ -123,6 +136,9 @@ func (s *Store) AddDevice(ctx context.Context, d store.Device) error {
 		}
 		return insertDevice(x, d.Account, d, floor)
 	})
+	if err == nil && s.q != nil {
+		err = s.q.AddBox(ctx, queue.Box{Account: d.Account, Device: d.ID})
+	}
 	if err != nil {
 		return fmt.Errorf("add device: %w", err)
 	}
@@ -187,6 +203,8 @@ func (s *Store) deviceExists(ctx context.Context, id store.AccountID, dev store.
 // RemoveDevice removes a device with its prekeys and mailbox. ErrNotFound
 // if there is no such device.
 func (s *Store) RemoveDevice(ctx context.Context, id store.AccountID, dev store.DeviceID) error {
+	s.devMu.Lock()
+	defer s.devMu.Unlock()
 	err := s.w.do(ctx, 1, func(x *wtx) error {
 		var next int64
 		err := x.scan(`DELETE FROM devices WHERE account = ? AND id = ? RETURNING next_envelope`,
@@ -202,6 +220,9 @@ func (s *Store) RemoveDevice(ctx context.Context, id store.AccountID, dev store.
 		_, err = x.exec(`UPDATE accounts SET envelope_floor = max(envelope_floor, ?) WHERE id = ?`, next, id[:])
 		return err
 	})
+	if err == nil && s.q != nil {
+		err = s.q.RemoveBox(ctx, queue.Box{Account: id, Device: dev})
+	}
 	if err != nil {
 		return fmt.Errorf("remove device: %w", err)
 	}

@@ -15,10 +15,8 @@ import (
 // wait.
 const expireChunk = 4096
 
-// Append stores the envelopes durably and sets their IDs, all or none:
-// ErrNotFound if a device does not exist, ErrMailboxFull if a mailbox would
-// exceed Limits.MaxMailbox. Concurrent Appends share one commit.
-func (s *Store) Append(ctx context.Context, envs []*store.Envelope) error {
+// appendTable is Append on the database's envelopes table.
+func (s *Store) appendTable(ctx context.Context, envs []*store.Envelope) error {
 	if len(envs) == 0 {
 		return nil
 	}
@@ -84,9 +82,8 @@ func appendMailbox(x *wtx, mb check.Mailbox, max int) (first int64, err error) {
 	return first, nil
 }
 
-// Read returns up to limit envelopes of the device's mailbox with ids
-// above after, in id order; ErrNotFound without the device.
-func (s *Store) Read(ctx context.Context, id store.AccountID, dev store.DeviceID, after store.EnvelopeID, limit int) ([]store.Envelope, error) {
+// readTable is Read from the envelopes table.
+func (s *Store) readTable(ctx context.Context, id store.AccountID, dev store.DeviceID, after store.EnvelopeID, limit int) ([]store.Envelope, error) {
 	if err := check.ReadLimit(limit); err != nil {
 		return nil, fmt.Errorf("read: %w", err)
 	}
@@ -127,9 +124,8 @@ func (s *Store) read(ctx context.Context, id store.AccountID, dev store.DeviceID
 	return envs, nil
 }
 
-// Ack deletes the device's envelopes with these ids; unknown ids are
-// ignored. ErrNotFound without the device.
-func (s *Store) Ack(ctx context.Context, id store.AccountID, dev store.DeviceID, ids []store.EnvelopeID) error {
+// ackTable is Ack on the envelopes table.
+func (s *Store) ackTable(ctx context.Context, id store.AccountID, dev store.DeviceID, ids []store.EnvelopeID) error {
 	if len(ids) == 0 {
 		if err := s.deviceExists(ctx, id, dev); err != nil {
 			return fmt.Errorf("ack: %w", err)
@@ -193,10 +189,10 @@ const ackQuery = "DELETE FROM envelopes WHERE account = ? AND device = ? AND id 
 	"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, " +
 	"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
-// Expire deletes every envelope whose Expires day is before today and
-// returns how many it deleted. It deletes in chunks of expireChunk, each
-// its own transaction; on error, the count so far is returned with it.
-func (s *Store) Expire(ctx context.Context, today store.Day) (int, error) {
+// expireTable is Expire on the envelopes table. It deletes in chunks of
+// expireChunk, each its own transaction; on error, the count so far is
+// returned with it.
+func (s *Store) expireTable(ctx context.Context, today store.Day) (int, error) {
 	total := 0
 	for {
 		n := 0

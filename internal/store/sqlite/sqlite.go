@@ -14,6 +14,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
@@ -31,6 +32,7 @@ import (
 	"github.com/sotto-chat/sotto/internal/store"
 	"github.com/sotto-chat/sotto/internal/store/internal/check"
 	"github.com/sotto-chat/sotto/internal/store/internal/migrate"
+	"github.com/sotto-chat/sotto/internal/store/queue"
 )
 
 //go:embed migrations/*.sql
@@ -59,6 +61,12 @@ type Options struct {
 	Limits store.Limits
 	// Logger receives lifecycle messages; nil discards them.
 	Logger *slog.Logger
+	// MailboxDir, if set, keeps the mailboxes in a queue (package
+	// store/queue) in this directory instead of the database's envelopes
+	// table: several times the throughput for the append-and-delete
+	// traffic of mailboxes (see BENCHMARKS.md). Accounts, devices and
+	// prekeys stay in the database either way.
+	MailboxDir string
 }
 
 // Store is a store.Store in one SQLite file. It is safe for concurrent use.
@@ -73,6 +81,13 @@ type Store struct {
 	// The other reads on every Send and push, prepared once: parsing their
 	// SQL each time was a quarter of the server's CPU under load.
 	readAccount, readDevices, readAccountExists, readDeviceExists *sql.Stmt
+
+	// q holds the mailboxes when Options.MailboxDir is set. devMu
+	// serializes device-list changes (in the database, then in q), so
+	// that q's list of mailboxes follows the database's devices in the
+	// same order.
+	q     *queue.Queue
+	devMu sync.Mutex
 
 	closeOnce sync.Once
 	closeErr  error
@@ -174,8 +189,14 @@ func open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 		closers = append(closers, st.Close)
 		*dst = st
 	}
+	if opts.MailboxDir != "" {
+		if s.q, err = openQueue(ctx, conn, opts.MailboxDir, limits, log); err != nil {
+			return nil, err
+		}
+		closers = append(closers, s.q.Close)
+	}
 	s.w = newWriter(conn)
-	log.Info("sqlite store open", "schema_version", len(ms))
+	log.Info("sqlite store open", "schema_version", len(ms), "mailboxes", cmp.Or(opts.MailboxDir, "database"))
 	return s, nil
 }
 
@@ -274,6 +295,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	if shut {
 		return errClosed
 	}
+	if s.q != nil {
+		if err := s.q.Err(); err != nil {
+			return fmt.Errorf("ping mailbox queue: %w", err)
+		}
+	}
 	if err := s.rdb.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping sqlite store: %w", err)
 	}
@@ -285,7 +311,12 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.w.close()
+		var qerr error
+		if s.q != nil {
+			qerr = s.q.Close()
+		}
 		s.closeErr = errors.Join(
+			qerr,
 			s.readEnvs.Close(),
 			s.readAccount.Close(),
 			s.readDevices.Close(),

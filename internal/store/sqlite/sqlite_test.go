@@ -17,7 +17,18 @@ import (
 
 func openTest(t *testing.T, l store.Limits) store.Store {
 	t.Helper()
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "sotto.db"), Options{Limits: l})
+	return openWith(t, Options{Limits: l})
+}
+
+// openQueued opens a store whose mailboxes are in a queue (store/queue).
+func openQueued(t *testing.T, l store.Limits) store.Store {
+	t.Helper()
+	return openWith(t, Options{Limits: l, MailboxDir: filepath.Join(t.TempDir(), "mailboxes")})
+}
+
+func openWith(t *testing.T, opts Options) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "sotto.db"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +41,8 @@ func openTest(t *testing.T, l store.Limits) store.Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, openTest)
+	t.Run("table", func(t *testing.T) { storetest.Run(t, openTest) })
+	t.Run("queue", func(t *testing.T) { storetest.Run(t, openQueued) })
 }
 
 func testAccount(t *testing.T, s *Store, n byte) store.AccountID {
@@ -314,6 +326,60 @@ func TestDatabaseFilesOwnerOnly(t *testing.T) {
 		}
 		if fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s has mode %v, want 0600", name, fi.Mode().Perm())
+		}
+	}
+}
+
+// TestQueueTakesOverTable: a database that kept its mailboxes in the
+// envelopes table, opened with a queue, moves every envelope into the
+// queue in order, once.
+func TestQueueTakesOverTable(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sotto.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := testAccount(t, s, 1)
+	b := testAccount(t, s, 2)
+	var want []string
+	for i := range 2500 { // more than one moveChunk
+		acct := a
+		if i%3 == 0 {
+			acct = b
+		} else {
+			want = append(want, fmt.Sprint(i))
+		}
+		env := &store.Envelope{Account: acct, Device: 1, Content: []byte(fmt.Sprint(i)), Expires: 30000}
+		if err := s.Append(ctx, []*store.Envelope{env}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second open finds nothing left to move
+		s, err = Open(ctx, path, Options{MailboxDir: filepath.Join(dir, "mailboxes")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		envs, err := s.Read(ctx, a, 1, 0, 5000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range envs {
+			got = append(got, string(e.Content))
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("queue holds %d envelopes for a, want %d in order", len(got), len(want))
+		}
+		if left, err := s.readTable(ctx, a, 1, 0, 10); err != nil || len(left) != 0 {
+			t.Fatalf("table still holds %d envelopes (%v)", len(left), err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

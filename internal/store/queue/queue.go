@@ -1,0 +1,666 @@
+// Package queue keeps the devices' mailboxes in a log-structured key-value
+// store (github.com/cockroachdb/pebble), built for what a mailbox is: an
+// append-and-delete queue. An envelope is one key written once and deleted
+// once, usually before the memtable holding it is flushed, so most
+// envelopes never reach a table file at all; a B-tree (SQLite) instead
+// rewrites pages for every insert and every delete.
+//
+// A Queue implements store.Mailboxes. It does not own the list of devices:
+// its owner (store/sqlite, which keeps accounts and devices) tells it which
+// mailboxes exist when it opens it and as devices come and go.
+//
+// # Layout
+//
+// Every envelope is one key:
+//
+//	'm' ‖ account (16) ‖ device (4, big-endian) ‖ id (8, big-endian)
+//	  → expires day (4, big-endian) ‖ content
+//
+// so a mailbox is a key range in id order, and 'n' holds the next envelope
+// id (8, big-endian): ids come from one counter for all mailboxes, so that
+// a device removed and added again never sees an id twice.
+//
+// # Durability and order
+//
+// One writer goroutine runs every change. It gathers the changes that are
+// waiting into one batch, assigns ids, commits the batch with an fsync
+// (pebble.Sync) and only then answers the callers: group commit, as in
+// store/sqlite. Batches commit one after another, so envelopes become
+// readable in id order within a mailbox; a reader that has seen id N never
+// later finds a smaller id appear.
+//
+// How many envelopes each mailbox holds is kept in memory, counted from
+// the keys when the queue opens; the mailbox limit is checked against it.
+//
+// # Deletion
+//
+// Ack and Expire write tombstones; the envelope's bytes stay in pebble's
+// write-ahead log until the memtable is flushed (then the log file is
+// deleted) and, for an envelope that reached a table file, until a
+// compaction drops it. Unlike store/sqlite's secure_delete, deleted bytes
+// are not overwritten at once. They are sealed ciphertext either way.
+package queue
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/sotto-chat/sotto/internal/store"
+	"github.com/sotto-chat/sotto/internal/store/internal/check"
+)
+
+// Limits of the writer, each with its reason.
+const (
+	// maxBatchOps bounds how many changes share one commit: enough that
+	// the fsync is shared widely, few enough that one failed commit fails
+	// few callers.
+	maxBatchOps = 1024
+	// maxBatchBytes bounds the envelope bytes of one commit (a single
+	// larger Append still runs, alone), so that a batch is written in
+	// milliseconds.
+	maxBatchBytes = 16 << 20
+	// opQueue is how many changes may wait for the writer before callers
+	// block: about a batch, so the next one gathers while one commits.
+	opQueue = 1024
+	// expireChunk is how many envelopes one Expire change deletes, so that
+	// expiring a day's backlog does not hold up the writer for long.
+	expireChunk = 4096
+)
+
+// Key layout.
+const (
+	envPrefix = 'm'
+	nextKey   = 'n'
+	boxLen    = 1 + 16 + 4
+	envKeyLen = boxLen + 8
+)
+
+// ErrClosed is returned by calls after Close.
+var ErrClosed = errors.New("queue: closed")
+
+// Box names one device's mailbox.
+type Box struct {
+	Account store.AccountID
+	Device  store.DeviceID
+}
+
+// Queue is the mailboxes of every device. It is safe for concurrent use.
+type Queue struct {
+	db    *pebble.DB
+	limit int
+	log   *slog.Logger
+
+	ops    chan *op
+	opsMu  sync.RWMutex // senders hold it for reading, Close for writing
+	shut   bool
+	done   chan struct{}
+	broken atomic.Pointer[error] // a failed commit: counts may be wrong
+
+	// mu guards boxes. The writer changes it; Read and Ack check a
+	// mailbox exists.
+	mu    sync.Mutex
+	boxes map[store.AccountID]map[store.DeviceID]int // envelopes held
+
+	next uint64 // the next envelope id; the writer's alone
+}
+
+var _ store.Mailboxes = (*Queue)(nil)
+
+// Options configure a Queue.
+type Options struct {
+	// MaxMailbox is the most envelopes one mailbox holds.
+	MaxMailbox int
+	// Logger receives pebble's messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// Open opens (creating if needed) the queue in dir. boxes are the
+// mailboxes that exist: envelopes of any other mailbox (left by a device
+// removed just before a crash) are deleted.
+func Open(dir string, boxes []Box, opts Options) (*Queue, error) {
+	if opts.MaxMailbox < 1 {
+		return nil, fmt.Errorf("queue: mailbox limit %d is below 1", opts.MaxMailbox)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{log}})
+	if err != nil {
+		return nil, fmt.Errorf("queue: open %s: %w", dir, err)
+	}
+	q := &Queue{db: db, limit: opts.MaxMailbox, log: log,
+		ops: make(chan *op, opQueue), done: make(chan struct{}),
+		boxes: make(map[store.AccountID]map[store.DeviceID]int)}
+	if err := q.load(boxes); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("queue: open %s: %w", dir, err)
+	}
+	go q.run()
+	return q, nil
+}
+
+// load reads the id counter and counts every mailbox's envelopes, deleting
+// those of mailboxes not in boxes.
+func (q *Queue) load(boxes []Box) error {
+	for _, b := range boxes {
+		q.addBox(b)
+	}
+	v, closer, err := q.db.Get([]byte{nextKey})
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		q.next = 1
+	case err != nil:
+		return err
+	default:
+		if len(v) != 8 {
+			closer.Close()
+			return fmt.Errorf("id counter of %d bytes", len(v))
+		}
+		q.next = binary.BigEndian.Uint64(v)
+		closer.Close()
+	}
+	it, err := q.db.NewIter(&pebble.IterOptions{LowerBound: []byte{envPrefix}, UpperBound: []byte{envPrefix + 1}})
+	if err != nil {
+		return err
+	}
+	var orphans []Box
+	for it.First(); it.Valid(); it.Next() {
+		b, _, ok := parseKey(it.Key())
+		if !ok {
+			it.Close()
+			return fmt.Errorf("malformed key %x", it.Key())
+		}
+		if devs := q.boxes[b.Account]; devs != nil {
+			if _, ok := devs[b.Device]; ok {
+				devs[b.Device]++
+				continue
+			}
+		}
+		orphans = append(orphans, b)
+		// Skip the rest of this mailbox.
+		it.SeekGE(boxEnd(b))
+		if !it.Valid() {
+			break
+		}
+		it.Prev()
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	if len(orphans) > 0 {
+		batch := q.db.NewBatch()
+		for _, b := range orphans {
+			if err := batch.DeleteRange(boxStart(b), boxEnd(b), nil); err != nil {
+				return err
+			}
+		}
+		if err := batch.Commit(pebble.Sync); err != nil {
+			return err
+		}
+		q.log.Info("deleted the mailboxes of removed devices", "mailboxes", len(orphans))
+	}
+	return nil
+}
+
+// Close lets queued changes finish and closes the database.
+func (q *Queue) Close() error {
+	q.opsMu.Lock()
+	if q.shut {
+		q.opsMu.Unlock()
+		return nil
+	}
+	q.shut = true
+	close(q.ops)
+	q.opsMu.Unlock()
+	<-q.done
+	return q.db.Close()
+}
+
+// Err reports a failed commit, after which the queue refuses changes
+// (its counts may no longer match the disk), or ErrClosed.
+func (q *Queue) Err() error {
+	if p := q.broken.Load(); p != nil {
+		return *p
+	}
+	q.opsMu.RLock()
+	defer q.opsMu.RUnlock()
+	if q.shut {
+		return ErrClosed
+	}
+	return nil
+}
+
+// AddBox makes an empty mailbox for a new device. It is not durable by
+// itself: the device list is its owner's, given again to Open.
+func (q *Queue) AddBox(ctx context.Context, b Box) error {
+	return q.submit(ctx, &op{fn: func(*group) error { q.addBox(b); return nil }})
+}
+
+func (q *Queue) addBox(b Box) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	devs := q.boxes[b.Account]
+	if devs == nil {
+		devs = make(map[store.DeviceID]int)
+		q.boxes[b.Account] = devs
+	}
+	if _, ok := devs[b.Device]; !ok {
+		devs[b.Device] = 0
+	}
+}
+
+// RemoveBox deletes a device's mailbox with its envelopes.
+func (q *Queue) RemoveBox(ctx context.Context, b Box) error {
+	return q.submit(ctx, &op{fn: func(g *group) error {
+		q.mu.Lock()
+		if devs := q.boxes[b.Account]; devs != nil {
+			delete(devs, b.Device)
+			if len(devs) == 0 {
+				delete(q.boxes, b.Account)
+			}
+		}
+		q.mu.Unlock()
+		return g.batch.DeleteRange(boxStart(b), boxEnd(b), nil)
+	}})
+}
+
+// RemoveAccount deletes the mailboxes of all the account's devices.
+func (q *Queue) RemoveAccount(ctx context.Context, id store.AccountID) error {
+	return q.submit(ctx, &op{fn: func(g *group) error {
+		q.mu.Lock()
+		delete(q.boxes, id)
+		q.mu.Unlock()
+		return g.batch.DeleteRange(boxStart(Box{Account: id}), accountEnd(id), nil)
+	}})
+}
+
+// Append stores the envelopes durably and sets their ids, all or none:
+// ErrNotFound if a device has no mailbox, ErrMailboxFull if a mailbox
+// would exceed the limit.
+func (q *Queue) Append(ctx context.Context, envs []*store.Envelope) error {
+	if len(envs) == 0 {
+		return nil
+	}
+	mbs, err := check.Append(envs)
+	if err != nil {
+		return fmt.Errorf("append: %w", err)
+	}
+	size := 0
+	for _, e := range envs {
+		size += len(e.Content)
+	}
+	ids := make([]uint64, len(mbs))
+	err = q.submit(ctx, &op{size: size, fn: func(g *group) error {
+		// Check every mailbox before writing any.
+		q.mu.Lock()
+		for _, mb := range mbs {
+			n, ok := q.boxes[mb.Account][mb.Device]
+			if !ok {
+				q.mu.Unlock()
+				return store.ErrNotFound
+			}
+			if n+len(mb.Envs) > q.limit {
+				q.mu.Unlock()
+				return store.ErrMailboxFull
+			}
+		}
+		for _, mb := range mbs {
+			q.boxes[mb.Account][mb.Device] += len(mb.Envs)
+		}
+		q.mu.Unlock()
+		for i, mb := range mbs {
+			ids[i] = q.next
+			b := Box{mb.Account, mb.Device}
+			for _, e := range mb.Envs {
+				g.val = envValue(g.val[:0], e) // Set copies it
+				if err := g.batch.Set(envKey(b, q.next), g.val, nil); err != nil {
+					return err
+				}
+				q.next++
+			}
+		}
+		g.counter = true
+		return nil
+	}})
+	if err != nil {
+		return fmt.Errorf("append: %w", err)
+	}
+	for i, mb := range mbs {
+		for j, e := range mb.Envs {
+			e.ID = store.EnvelopeID(ids[i] + uint64(j))
+		}
+	}
+	return nil
+}
+
+// Read returns up to limit envelopes of the device's mailbox with ids
+// above after, in id order; ErrNotFound without the mailbox.
+func (q *Queue) Read(ctx context.Context, id store.AccountID, dev store.DeviceID, after store.EnvelopeID, limit int) ([]store.Envelope, error) {
+	if err := check.ReadLimit(limit); err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	if err := q.exists(Box{id, dev}); err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	if after == ^store.EnvelopeID(0) {
+		return nil, nil
+	}
+	b := Box{id, dev}
+	it, err := q.db.NewIterWithContext(ctx, &pebble.IterOptions{
+		LowerBound: envKey(b, uint64(after)+1), UpperBound: boxEnd(b)})
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	var envs []store.Envelope
+	for it.First(); it.Valid() && len(envs) < limit; it.Next() {
+		_, eid, _ := parseKey(it.Key())
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return nil, fmt.Errorf("read: %w", err)
+		}
+		if len(v) < 5 {
+			it.Close()
+			return nil, fmt.Errorf("read: envelope %d of %d bytes", eid, len(v))
+		}
+		envs = append(envs, store.Envelope{ID: store.EnvelopeID(eid), Account: id, Device: dev,
+			Expires: store.Day(int32(binary.BigEndian.Uint32(v))), Content: bytes.Clone(v[4:])})
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	return envs, nil
+}
+
+func (q *Queue) exists(b Box) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if _, ok := q.boxes[b.Account][b.Device]; !ok {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// Ack deletes the device's envelopes with these ids; unknown ids are
+// ignored. ErrNotFound without the mailbox.
+func (q *Queue) Ack(ctx context.Context, id store.AccountID, dev store.DeviceID, ids []store.EnvelopeID) error {
+	b := Box{id, dev}
+	if err := q.exists(b); err != nil {
+		return fmt.Errorf("ack: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	keys := make([][]byte, len(ids))
+	for i, eid := range ids {
+		keys[i] = envKey(b, uint64(eid))
+	}
+	err := q.submit(ctx, &op{fn: func(g *group) error {
+		_, err := g.delete(q, keys)
+		return err
+	}})
+	if err != nil {
+		return fmt.Errorf("ack: %w", err)
+	}
+	return nil
+}
+
+// Expire deletes every envelope whose expiry day is before today and
+// returns how many it deleted. It reads every envelope's expiry (once a
+// day: the queue holds only what is undelivered) and deletes in changes of
+// expireChunk envelopes.
+func (q *Queue) Expire(ctx context.Context, today store.Day) (int, error) {
+	it, err := q.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{envPrefix}, UpperBound: []byte{envPrefix + 1}})
+	if err != nil {
+		return 0, fmt.Errorf("expire: %w", err)
+	}
+	defer it.Close()
+	total := 0
+	var keys [][]byte
+	flush := func() error {
+		var n int
+		err := q.submit(ctx, &op{fn: func(g *group) (err error) {
+			n, err = g.delete(q, keys)
+			return err
+		}})
+		total += n
+		keys = keys[:0]
+		return err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return total, fmt.Errorf("expire: %w", err)
+		}
+		if len(v) >= 4 && store.Day(int32(binary.BigEndian.Uint32(v))) < today {
+			keys = append(keys, bytes.Clone(it.Key()))
+			if len(keys) == expireChunk {
+				if err := flush(); err != nil {
+					return total, fmt.Errorf("expire: %w", err)
+				}
+			}
+		}
+	}
+	if err := it.Error(); err != nil {
+		return total, fmt.Errorf("expire: %w", err)
+	}
+	if len(keys) > 0 {
+		if err := flush(); err != nil {
+			return total, fmt.Errorf("expire: %w", err)
+		}
+	}
+	return total, nil
+}
+
+// op is one change, run by the writer inside a group.
+type op struct {
+	size int // envelope bytes written, for batch sizing
+	fn   func(*group) error
+	done chan error
+}
+
+// group is the batch the writer is gathering.
+type group struct {
+	batch   *pebble.Batch // indexed: deletes see the group's own writes
+	counter bool          // the id counter moved
+	val     []byte        // scratch for envelope values
+}
+
+// delete deletes the envelopes under keys that exist (in the database or
+// earlier in the group), updates their mailboxes' counts, and returns how
+// many it deleted.
+func (g *group) delete(q *Queue, keys [][]byte) (int, error) {
+	n := 0
+	for _, k := range keys {
+		_, closer, err := g.batch.Get(k)
+		if errors.Is(err, pebble.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		closer.Close()
+		if err := g.batch.Delete(k, nil); err != nil {
+			return n, err
+		}
+		b, _, _ := parseKey(k)
+		q.mu.Lock()
+		if devs := q.boxes[b.Account]; devs != nil {
+			if c, ok := devs[b.Device]; ok && c > 0 {
+				devs[b.Device] = c - 1
+			}
+		}
+		q.mu.Unlock()
+		n++
+	}
+	return n, nil
+}
+
+func (q *Queue) submit(ctx context.Context, o *op) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if p := q.broken.Load(); p != nil {
+		return *p
+	}
+	o.done = make(chan error, 1)
+	q.opsMu.RLock()
+	if q.shut {
+		q.opsMu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case q.ops <- o:
+		q.opsMu.RUnlock()
+	case <-ctx.Done():
+		q.opsMu.RUnlock()
+		return ctx.Err()
+	}
+	// Once queued, a change runs: the caller waits for its outcome even
+	// if its context ends, so that an error means nothing was written.
+	return <-o.done
+}
+
+func (q *Queue) run() {
+	defer close(q.done)
+	batch := make([]*op, 0, maxBatchOps)
+	for o := range q.ops {
+		// Let the callers the last commit woke queue their next change,
+		// so that it joins this batch.
+		runtime.Gosched()
+		batch = append(batch[:0], o)
+		size := o.size
+	gather:
+		for len(batch) < maxBatchOps && size < maxBatchBytes {
+			select {
+			case o, ok := <-q.ops:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, o)
+				size += o.size
+			default:
+				break gather
+			}
+		}
+		q.commit(batch)
+	}
+}
+
+// commit runs a batch of changes and commits what they wrote with one
+// fsync. A change that fails has written nothing (each checks before it
+// writes); the others stand.
+func (q *Queue) commit(ops []*op) {
+	if p := q.broken.Load(); p != nil {
+		for _, o := range ops {
+			o.done <- *p
+		}
+		return
+	}
+	g := &group{batch: q.db.NewIndexedBatch()}
+	defer g.batch.Close()
+	errs := make([]error, len(ops))
+	for i, o := range ops {
+		errs[i] = o.fn(g)
+	}
+	var err error
+	if g.counter {
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], q.next)
+		err = g.batch.Set([]byte{nextKey}, v[:], nil)
+	}
+	if err == nil && !g.batch.Empty() {
+		err = g.batch.Commit(pebble.Sync)
+	}
+	if err != nil {
+		err = fmt.Errorf("queue: commit: %w", err)
+		q.broken.Store(&err)
+		q.log.Error("mailbox commit failed; refusing further changes", "err", err)
+		for _, o := range ops {
+			o.done <- err
+		}
+		return
+	}
+	for i, o := range ops {
+		o.done <- errs[i]
+	}
+}
+
+func boxStart(b Box) []byte {
+	k := make([]byte, boxLen, envKeyLen)
+	k[0] = envPrefix
+	copy(k[1:17], b.Account[:])
+	binary.BigEndian.PutUint32(k[17:21], uint32(b.Device))
+	return k
+}
+
+// boxEnd is the first key after every key of b's mailbox.
+func boxEnd(b Box) []byte {
+	if b.Device == ^store.DeviceID(0) {
+		return accountEnd(b.Account)
+	}
+	return boxStart(Box{b.Account, b.Device + 1})
+}
+
+// accountEnd is the first key after every mailbox of the account.
+func accountEnd(id store.AccountID) []byte {
+	k := boxStart(Box{Account: id})
+	k = k[:17]
+	for i := 16; i >= 1; i-- { // increment the account as a big number
+		k[i]++
+		if k[i] != 0 {
+			return k
+		}
+	}
+	return []byte{envPrefix + 1}
+}
+
+func envKey(b Box, id uint64) []byte {
+	k := boxStart(b)
+	return binary.BigEndian.AppendUint64(k, id)
+}
+
+func parseKey(k []byte) (Box, uint64, bool) {
+	if len(k) != envKeyLen || k[0] != envPrefix {
+		return Box{}, 0, false
+	}
+	var b Box
+	copy(b.Account[:], k[1:17])
+	b.Device = store.DeviceID(binary.BigEndian.Uint32(k[17:21]))
+	return b, binary.BigEndian.Uint64(k[21:]), true
+}
+
+// envValue appends e's stored value to dst.
+func envValue(dst []byte, e *store.Envelope) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(int32(e.Expires)))
+	return append(dst, e.Content...)
+}
+
+// pebbleLogger sends pebble's messages to slog. Pebble logs file and
+// compaction events, never keys or values.
+type pebbleLogger struct{ log *slog.Logger }
+
+func (l pebbleLogger) Infof(format string, args ...any) {
+	l.log.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.log.Warn("pebble: " + fmt.Sprintf(format, args...))
+}
+
+// Fatalf is called by pebble on corruption it cannot go on from; pebble
+// panics after it, which only main may turn into an exit.
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	l.log.Error("pebble: " + fmt.Sprintf(format, args...))
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}

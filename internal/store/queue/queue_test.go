@@ -1,0 +1,144 @@
+package queue
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/sotto-chat/sotto/internal/store"
+)
+
+func open(t *testing.T, dir string, boxes []Box, limit int) *Queue {
+	t.Helper()
+	q, err := Open(dir, boxes, Options{MaxMailbox: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return q
+}
+
+func appendN(t *testing.T, q *Queue, b Box, n int) []store.EnvelopeID {
+	t.Helper()
+	envs := make([]*store.Envelope, n)
+	for i := range envs {
+		envs[i] = &store.Envelope{Account: b.Account, Device: b.Device, Content: []byte{byte(i)}, Expires: 100}
+	}
+	if err := q.Append(t.Context(), envs); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]store.EnvelopeID, n)
+	for i, e := range envs {
+		ids[i] = e.ID
+	}
+	return ids
+}
+
+// TestReopen: after a reopen the mailboxes hold what they held, their
+// counts still bound them, ids continue above every earlier one, and the
+// mailbox of a device the owner no longer lists is gone.
+func TestReopen(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	kept := Box{Account: store.AccountID{1}, Device: 1}
+	gone := Box{Account: store.AccountID{1}, Device: 2}
+	neighbour := Box{Account: store.AccountID{2}, Device: 1}
+	q, err := Open(dir, []Box{kept, gone, neighbour}, Options{MaxMailbox: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := appendN(t, q, kept, 3)
+	appendN(t, q, gone, 2)
+	appendN(t, q, neighbour, 1)
+	if err := q.Ack(ctx, kept.Account, kept.Device, ids[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	q = open(t, dir, []Box{kept, neighbour}, 4)
+	envs, err := q.Read(ctx, kept.Account, kept.Device, 0, 10)
+	if err != nil || len(envs) != 2 || envs[0].ID != ids[1] || envs[1].ID != ids[2] {
+		t.Fatalf("after reopen: %v, %v; want ids %v", envs, err, ids[1:])
+	}
+	// Two held, limit four: two more fit, a third does not.
+	next := appendN(t, q, kept, 2)
+	if next[0] <= ids[2] {
+		t.Fatalf("id %d after %d", next[0], ids[2])
+	}
+	err = q.Append(ctx, []*store.Envelope{{Account: kept.Account, Device: kept.Device, Content: []byte{1}}})
+	if !errors.Is(err, store.ErrMailboxFull) {
+		t.Fatalf("Append over the limit after reopen: %v", err)
+	}
+	if _, err := q.Read(ctx, gone.Account, gone.Device, 0, 10); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Read of an unlisted device: %v", err)
+	}
+	if err := q.AddBox(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	if envs, err := q.Read(ctx, gone.Account, gone.Device, 0, 10); err != nil || len(envs) != 0 {
+		t.Fatalf("a device added again found %d envelopes (%v)", len(envs), err)
+	}
+	if envs, err := q.Read(ctx, neighbour.Account, neighbour.Device, 0, 10); err != nil || len(envs) != 1 {
+		t.Fatalf("neighbour holds %d envelopes (%v), want 1", len(envs), err)
+	}
+}
+
+// TestAckTwiceInOneBatch: acking an envelope twice, even within one
+// commit, frees its place in the mailbox once.
+func TestAckTwiceInOneBatch(t *testing.T) {
+	ctx := t.Context()
+	b := Box{Account: store.AccountID{1}, Device: 1}
+	q := open(t, t.TempDir(), []Box{b}, 2)
+	ids := appendN(t, q, b, 2)
+	done := make(chan error, 8)
+	for range 8 {
+		go func() { done <- q.Ack(ctx, b.Account, b.Device, []store.EnvelopeID{ids[0], ids[0]}) }()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendN(t, q, b, 1) // the freed place
+	err := q.Append(ctx, []*store.Envelope{{Account: b.Account, Device: b.Device, Content: []byte{1}}})
+	if !errors.Is(err, store.ErrMailboxFull) {
+		t.Fatalf("a second place was freed: %v", err)
+	}
+}
+
+// TestRemoveAccount: removing an account deletes its mailboxes and no
+// other account's, including one whose id sorts right after it.
+func TestRemoveAccount(t *testing.T) {
+	ctx := t.Context()
+	a := store.AccountID{1, 0xff}
+	for i := 2; i < 16; i++ {
+		a[i] = 0xff
+	}
+	after := a
+	after[0] = 2
+	for i := 1; i < 16; i++ {
+		after[i] = 0
+	}
+	boxes := []Box{{a, 1}, {a, ^store.DeviceID(0)}, {after, 1}}
+	q := open(t, t.TempDir(), boxes, 10)
+	for _, b := range boxes {
+		appendN(t, q, b, 2)
+	}
+	if err := q.RemoveAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Read(ctx, a, 1, 0, 10); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Read after RemoveAccount: %v", err)
+	}
+	if envs, err := q.Read(ctx, after, 1, 0, 10); err != nil || len(envs) != 2 {
+		t.Fatalf("the next account holds %d envelopes (%v), want 2", len(envs), err)
+	}
+	// Re-adding a's device finds its mailbox empty.
+	if err := q.AddBox(ctx, Box{a, ^store.DeviceID(0)}); err != nil {
+		t.Fatal(err)
+	}
+	if envs, err := q.Read(ctx, a, ^store.DeviceID(0), 0, 10); err != nil || len(envs) != 0 {
+		t.Fatalf("removed mailbox holds %d envelopes (%v)", len(envs), err)
+	}
+}
