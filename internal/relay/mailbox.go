@@ -128,6 +128,9 @@ func (m *mailbox) read() {
 			m.after = after
 			m.mu.Unlock()
 		}
+		if len(envs) < wire.MaxEnvelopesPerPush {
+			break // a short read reached the end: no need to read nothing
+		}
 	}
 	m.mu.Lock()
 	first := !m.drained

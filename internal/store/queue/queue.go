@@ -16,9 +16,14 @@
 //	'm' ‖ account (16) ‖ device (4, big-endian) ‖ id (8, big-endian)
 //	  → expires day (4, big-endian) ‖ content
 //
-// so a mailbox is a key range in id order, and 'n' holds the next envelope
-// id (8, big-endian): ids come from one counter for all mailboxes, so that
-// a device removed and added again never sees an id twice.
+// so a mailbox is a key range in id order, and
+//
+//	'c' ‖ account (16) ‖ device (4) → the mailbox's next id (8, big-endian)
+//
+// holds each mailbox's counter. Ids in a mailbox are consecutive, so a
+// reader that was handed ids up to N knows that N+1 is the next; the
+// counter outlives its device, so a device removed and added again under
+// the same id never sees an id twice.
 //
 // # Durability and order
 //
@@ -78,10 +83,10 @@ const (
 
 // Key layout.
 const (
-	envPrefix = 'm'
-	nextKey   = 'n'
-	boxLen    = 1 + 16 + 4
-	envKeyLen = boxLen + 8
+	envPrefix     = 'm'
+	counterPrefix = 'c'
+	boxLen        = 1 + 16 + 4
+	envKeyLen     = boxLen + 8
 )
 
 // ErrClosed is returned by calls after Close.
@@ -108,9 +113,13 @@ type Queue struct {
 	// mu guards boxes. The writer changes it; Read and Ack check a
 	// mailbox exists.
 	mu    sync.Mutex
-	boxes map[store.AccountID]map[store.DeviceID]int // envelopes held
+	boxes map[store.AccountID]map[store.DeviceID]*box
+}
 
-	next uint64 // the next envelope id; the writer's alone
+// box is what the queue keeps in memory of one mailbox.
+type box struct {
+	count int    // envelopes held
+	next  uint64 // the next envelope's id
 }
 
 var _ store.Mailboxes = (*Queue)(nil)
@@ -140,7 +149,7 @@ func Open(dir string, boxes []Box, opts Options) (*Queue, error) {
 	}
 	q := &Queue{db: db, limit: opts.MaxMailbox, log: log,
 		ops: make(chan *op, opQueue), done: make(chan struct{}),
-		boxes: make(map[store.AccountID]map[store.DeviceID]int)}
+		boxes: make(map[store.AccountID]map[store.DeviceID]*box)}
 	if err := q.load(boxes); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("queue: open %s: %w", dir, err)
@@ -149,50 +158,48 @@ func Open(dir string, boxes []Box, opts Options) (*Queue, error) {
 	return q, nil
 }
 
-// load reads the id counter and counts every mailbox's envelopes, deleting
+// load reads the mailboxes' counters and counts their envelopes, deleting
 // those of mailboxes not in boxes.
 func (q *Queue) load(boxes []Box) error {
 	for _, b := range boxes {
-		q.addBox(b)
+		q.addBox(b, 1)
 	}
-	v, closer, err := q.db.Get([]byte{nextKey})
-	switch {
-	case errors.Is(err, pebble.ErrNotFound):
-		q.next = 1
-	case err != nil:
+	it, err := q.db.NewIter(&pebble.IterOptions{LowerBound: []byte{counterPrefix}, UpperBound: []byte{counterPrefix + 1}})
+	if err != nil {
 		return err
-	default:
-		if len(v) != 8 {
-			closer.Close()
-			return fmt.Errorf("id counter of %d bytes", len(v))
-		}
-		q.next = binary.BigEndian.Uint64(v)
-		closer.Close()
 	}
-	it, err := q.db.NewIter(&pebble.IterOptions{LowerBound: []byte{envPrefix}, UpperBound: []byte{envPrefix + 1}})
+	for it.First(); it.Valid(); it.Next() {
+		b, ok := parseBox(it.Key(), counterPrefix)
+		if !ok || len(it.Value()) != 8 {
+			it.Close()
+			return fmt.Errorf("malformed counter %x", it.Key())
+		}
+		if st := q.boxes[b.Account][b.Device]; st != nil {
+			st.next = binary.BigEndian.Uint64(it.Value())
+		}
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	it, err = q.db.NewIter(&pebble.IterOptions{LowerBound: []byte{envPrefix}, UpperBound: []byte{envPrefix + 1}})
 	if err != nil {
 		return err
 	}
 	var orphans []Box
-	for it.First(); it.Valid(); it.Next() {
-		b, _, ok := parseKey(it.Key())
+	for it.First(); it.Valid(); {
+		b, id, ok := parseKey(it.Key())
 		if !ok {
 			it.Close()
 			return fmt.Errorf("malformed key %x", it.Key())
 		}
-		if devs := q.boxes[b.Account]; devs != nil {
-			if _, ok := devs[b.Device]; ok {
-				devs[b.Device]++
-				continue
-			}
+		if st := q.boxes[b.Account][b.Device]; st != nil {
+			st.count++
+			st.next = max(st.next, id+1)
+			it.Next()
+			continue
 		}
 		orphans = append(orphans, b)
-		// Skip the rest of this mailbox.
-		it.SeekGE(boxEnd(b))
-		if !it.Valid() {
-			break
-		}
-		it.Prev()
+		it.SeekGE(boxEnd(b)) // skip the rest of this mailbox
 	}
 	if err := it.Close(); err != nil {
 		return err
@@ -243,19 +250,35 @@ func (q *Queue) Err() error {
 // AddBox makes an empty mailbox for a new device. It is not durable by
 // itself: the device list is its owner's, given again to Open.
 func (q *Queue) AddBox(ctx context.Context, b Box) error {
-	return q.submit(ctx, &op{fn: func(*group) error { q.addBox(b); return nil }})
+	return q.submit(ctx, &op{fn: func(g *group) error {
+		// A device added again continues its predecessor's counter.
+		next := uint64(1)
+		v, closer, err := g.batch.Get(counterKey(b))
+		switch {
+		case errors.Is(err, pebble.ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			if len(v) == 8 {
+				next = binary.BigEndian.Uint64(v)
+			}
+			closer.Close()
+		}
+		q.addBox(b, next)
+		return nil
+	}})
 }
 
-func (q *Queue) addBox(b Box) {
+func (q *Queue) addBox(b Box, next uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	devs := q.boxes[b.Account]
 	if devs == nil {
-		devs = make(map[store.DeviceID]int)
+		devs = make(map[store.DeviceID]*box)
 		q.boxes[b.Account] = devs
 	}
-	if _, ok := devs[b.Device]; !ok {
-		devs[b.Device] = 0
+	if devs[b.Device] == nil {
+		devs[b.Device] = &box{next: next}
 	}
 }
 
@@ -280,7 +303,11 @@ func (q *Queue) RemoveAccount(ctx context.Context, id store.AccountID) error {
 		q.mu.Lock()
 		delete(q.boxes, id)
 		q.mu.Unlock()
-		return g.batch.DeleteRange(boxStart(Box{Account: id}), accountEnd(id), nil)
+		// An account id is never given out again, so its counters go too.
+		if err := g.batch.DeleteRange(boxPrefix(counterPrefix, Box{Account: id}), accountEnd(counterPrefix, id), nil); err != nil {
+			return err
+		}
+		return g.batch.DeleteRange(boxStart(Box{Account: id}), accountEnd(envPrefix, id), nil)
 	}})
 }
 
@@ -303,33 +330,39 @@ func (q *Queue) Append(ctx context.Context, envs []*store.Envelope) error {
 	err = q.submit(ctx, &op{size: size, fn: func(g *group) error {
 		// Check every mailbox before writing any.
 		q.mu.Lock()
-		for _, mb := range mbs {
-			n, ok := q.boxes[mb.Account][mb.Device]
-			if !ok {
+		sts := make([]*box, len(mbs))
+		for i, mb := range mbs {
+			st := q.boxes[mb.Account][mb.Device]
+			if st == nil {
 				q.mu.Unlock()
 				return store.ErrNotFound
 			}
-			if n+len(mb.Envs) > q.limit {
+			if st.count+len(mb.Envs) > q.limit {
 				q.mu.Unlock()
 				return store.ErrMailboxFull
 			}
+			sts[i] = st
 		}
-		for _, mb := range mbs {
-			q.boxes[mb.Account][mb.Device] += len(mb.Envs)
+		for i, mb := range mbs {
+			ids[i] = sts[i].next
+			sts[i].count += len(mb.Envs)
+			sts[i].next += uint64(len(mb.Envs))
 		}
 		q.mu.Unlock()
 		for i, mb := range mbs {
-			ids[i] = q.next
 			b := Box{mb.Account, mb.Device}
-			for _, e := range mb.Envs {
+			for j, e := range mb.Envs {
 				g.val = envValue(g.val[:0], e) // Set copies it
-				if err := g.batch.Set(envKey(b, q.next), g.val, nil); err != nil {
+				if err := g.batch.Set(envKey(b, ids[i]+uint64(j)), g.val, nil); err != nil {
 					return err
 				}
-				q.next++
+			}
+			var next [8]byte
+			binary.BigEndian.PutUint64(next[:], ids[i]+uint64(len(mb.Envs)))
+			if err := g.batch.Set(counterKey(b), next[:], nil); err != nil {
+				return err
 			}
 		}
-		g.counter = true
 		return nil
 	}})
 	if err != nil {
@@ -385,7 +418,7 @@ func (q *Queue) Read(ctx context.Context, id store.AccountID, dev store.DeviceID
 func (q *Queue) exists(b Box) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if _, ok := q.boxes[b.Account][b.Device]; !ok {
+	if q.boxes[b.Account][b.Device] == nil {
 		return store.ErrNotFound
 	}
 	return nil
@@ -471,9 +504,8 @@ type op struct {
 
 // group is the batch the writer is gathering.
 type group struct {
-	batch   *pebble.Batch // indexed: deletes see the group's own writes
-	counter bool          // the id counter moved
-	val     []byte        // scratch for envelope values
+	batch *pebble.Batch // indexed: deletes see the group's own writes
+	val   []byte        // scratch for envelope values
 }
 
 // delete deletes the envelopes under keys that exist (in the database or
@@ -495,10 +527,8 @@ func (g *group) delete(q *Queue, keys [][]byte) (int, error) {
 		}
 		b, _, _ := parseKey(k)
 		q.mu.Lock()
-		if devs := q.boxes[b.Account]; devs != nil {
-			if c, ok := devs[b.Device]; ok && c > 0 {
-				devs[b.Device] = c - 1
-			}
+		if st := q.boxes[b.Account][b.Device]; st != nil && st.count > 0 {
+			st.count--
 		}
 		q.mu.Unlock()
 		n++
@@ -574,12 +604,7 @@ func (q *Queue) commit(ops []*op) {
 		errs[i] = o.fn(g)
 	}
 	var err error
-	if g.counter {
-		var v [8]byte
-		binary.BigEndian.PutUint64(v[:], q.next)
-		err = g.batch.Set([]byte{nextKey}, v[:], nil)
-	}
-	if err == nil && !g.batch.Empty() {
+	if !g.batch.Empty() {
 		err = g.batch.Commit(pebble.Sync)
 	}
 	if err != nil {
@@ -596,48 +621,60 @@ func (q *Queue) commit(ops []*op) {
 	}
 }
 
-func boxStart(b Box) []byte {
+// boxPrefix is the key prefix of b's mailbox (envPrefix) or counter
+// (counterPrefix).
+func boxPrefix(kind byte, b Box) []byte {
 	k := make([]byte, boxLen, envKeyLen)
-	k[0] = envPrefix
+	k[0] = kind
 	copy(k[1:17], b.Account[:])
 	binary.BigEndian.PutUint32(k[17:21], uint32(b.Device))
 	return k
 }
 
+func boxStart(b Box) []byte { return boxPrefix(envPrefix, b) }
+
+func counterKey(b Box) []byte { return boxPrefix(counterPrefix, b) }
+
 // boxEnd is the first key after every key of b's mailbox.
 func boxEnd(b Box) []byte {
 	if b.Device == ^store.DeviceID(0) {
-		return accountEnd(b.Account)
+		return accountEnd(envPrefix, b.Account)
 	}
 	return boxStart(Box{b.Account, b.Device + 1})
 }
 
-// accountEnd is the first key after every mailbox of the account.
-func accountEnd(id store.AccountID) []byte {
-	k := boxStart(Box{Account: id})
-	k = k[:17]
+// accountEnd is the first key of kind after every key of the account.
+func accountEnd(kind byte, id store.AccountID) []byte {
+	k := boxPrefix(kind, Box{Account: id})[:17]
 	for i := 16; i >= 1; i-- { // increment the account as a big number
 		k[i]++
 		if k[i] != 0 {
 			return k
 		}
 	}
-	return []byte{envPrefix + 1}
+	return []byte{kind + 1}
 }
 
 func envKey(b Box, id uint64) []byte {
-	k := boxStart(b)
-	return binary.BigEndian.AppendUint64(k, id)
+	return binary.BigEndian.AppendUint64(boxStart(b), id)
 }
 
 func parseKey(k []byte) (Box, uint64, bool) {
-	if len(k) != envKeyLen || k[0] != envPrefix {
+	if len(k) != envKeyLen {
 		return Box{}, 0, false
+	}
+	b, ok := parseBox(k[:boxLen], envPrefix)
+	return b, binary.BigEndian.Uint64(k[boxLen:]), ok
+}
+
+func parseBox(k []byte, kind byte) (Box, bool) {
+	if len(k) != boxLen || k[0] != kind {
+		return Box{}, false
 	}
 	var b Box
 	copy(b.Account[:], k[1:17])
 	b.Device = store.DeviceID(binary.BigEndian.Uint32(k[17:21]))
-	return b, binary.BigEndian.Uint64(k[21:]), true
+	return b, true
 }
 
 // envValue appends e's stored value to dst.

@@ -142,3 +142,22 @@ func TestRemoveAccount(t *testing.T) {
 		t.Fatalf("removed mailbox holds %d envelopes (%v)", len(envs), err)
 	}
 }
+
+// TestConsecutiveIDs: a mailbox's ids follow one another with no gap
+// whatever other mailboxes receive in between, so that a reader handed ids
+// up to N knows the next is N+1 (the relay pushes on that basis).
+func TestConsecutiveIDs(t *testing.T) {
+	a := Box{Account: store.AccountID{1}, Device: 1}
+	b := Box{Account: store.AccountID{2}, Device: 1}
+	q := open(t, t.TempDir(), []Box{a, b}, 100)
+	var ids []store.EnvelopeID
+	for i := range 5 {
+		ids = append(ids, appendN(t, q, a, i%2+1)...)
+		appendN(t, q, b, 3)
+	}
+	for i := 1; i < len(ids); i++ {
+		if ids[i] != ids[i-1]+1 {
+			t.Fatalf("ids %v are not consecutive", ids)
+		}
+	}
+}
