@@ -161,3 +161,23 @@ func TestConsecutiveIDs(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseKey: any bytes parse or are refused without a panic, and a key
+// that parses is the key its parts make.
+func FuzzParseKey(f *testing.F) {
+	f.Add(envKey(Box{Account: store.AccountID{1}, Device: 2}, 3))
+	f.Add(counterKey(Box{Account: store.AccountID{1}, Device: 2}))
+	f.Add([]byte{envPrefix})
+	f.Fuzz(func(t *testing.T, k []byte) {
+		if b, id, ok := parseKey(k); ok {
+			if got := envKey(b, id); string(got) != string(k) {
+				t.Fatalf("key %x parsed to %v/%d, which makes %x", k, b, id, got)
+			}
+		}
+		if b, ok := parseBox(k, counterPrefix); ok {
+			if got := counterKey(b); string(got) != string(k) {
+				t.Fatalf("counter key %x parsed to %v, which makes %x", k, b, got)
+			}
+		}
+	})
+}
