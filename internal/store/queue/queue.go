@@ -110,6 +110,12 @@ type Queue struct {
 	done   chan struct{}
 	broken atomic.Pointer[error] // a failed commit: counts may be wrong
 
+	// dbMu keeps Close from closing the database under a reader: Read
+	// and Expire hold it for reading while they iterate (pebble panics
+	// on a closed database), and dbClosed says Close has run.
+	dbMu     sync.RWMutex
+	dbClosed bool
+
 	// mu guards boxes. The writer changes it; Read and Ack check a
 	// mailbox exists.
 	mu    sync.Mutex
@@ -230,7 +236,21 @@ func (q *Queue) Close() error {
 	close(q.ops)
 	q.opsMu.Unlock()
 	<-q.done
+	q.dbMu.Lock()
+	defer q.dbMu.Unlock()
+	q.dbClosed = true
 	return q.db.Close()
+}
+
+// reading holds off Close while a reader uses the database; the returned
+// func ends that. ErrClosed after Close.
+func (q *Queue) reading() (done func(), err error) {
+	q.dbMu.RLock()
+	if q.dbClosed {
+		q.dbMu.RUnlock()
+		return nil, ErrClosed
+	}
+	return q.dbMu.RUnlock, nil
 }
 
 // Err reports a failed commit, after which the queue refuses changes
@@ -389,6 +409,11 @@ func (q *Queue) Read(ctx context.Context, id store.AccountID, dev store.DeviceID
 		return nil, nil
 	}
 	b := Box{id, dev}
+	done, err := q.reading()
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	defer done()
 	it, err := q.db.NewIterWithContext(ctx, &pebble.IterOptions{
 		LowerBound: envKey(b, uint64(after)+1), UpperBound: boxEnd(b)})
 	if err != nil {
@@ -453,6 +478,11 @@ func (q *Queue) Ack(ctx context.Context, id store.AccountID, dev store.DeviceID,
 // day: the queue holds only what is undelivered) and deletes in changes of
 // expireChunk envelopes.
 func (q *Queue) Expire(ctx context.Context, today store.Day) (int, error) {
+	done, err := q.reading()
+	if err != nil {
+		return 0, fmt.Errorf("expire: %w", err)
+	}
+	defer done()
 	it, err := q.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{envPrefix}, UpperBound: []byte{envPrefix + 1}})
 	if err != nil {
 		return 0, fmt.Errorf("expire: %w", err)

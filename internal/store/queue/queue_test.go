@@ -181,3 +181,37 @@ func FuzzParseKey(f *testing.F) {
 		}
 	})
 }
+
+// TestClosed: every call after Close fails with ErrClosed rather than
+// reaching the closed database.
+func TestClosed(t *testing.T) {
+	ctx := t.Context()
+	b := Box{Account: store.AccountID{1}, Device: 1}
+	q, err := Open(t.TempDir(), []Box{b}, Options{MaxMailbox: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, q, b, 1)
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := q.Read(ctx, b.Account, b.Device, 0, 10); !errors.Is(err, ErrClosed) {
+		t.Errorf("Read: %v", err)
+	}
+	if _, err := q.Expire(ctx, 1000); !errors.Is(err, ErrClosed) {
+		t.Errorf("Expire: %v", err)
+	}
+	if err := q.Ack(ctx, b.Account, b.Device, []store.EnvelopeID{1}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Ack: %v", err)
+	}
+	err = q.Append(ctx, []*store.Envelope{{Account: b.Account, Device: b.Device, Content: []byte{1}}})
+	if !errors.Is(err, ErrClosed) {
+		t.Errorf("Append: %v", err)
+	}
+	if err := q.Err(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Err: %v", err)
+	}
+}
