@@ -62,16 +62,17 @@ const (
 
 // Server is a running sottod.
 type Server struct {
-	cfg     config.Config
-	log     *slog.Logger
-	store   store.Store
-	certs   *certs.Authority
-	metrics *metrics.Registry
-	relay   *relay.Relay
-	attach  *attach.Store
-	mux     *http.ServeMux
-	http    *http.Server
-	stop    context.CancelFunc // ends the background loops
+	cfg        config.Config
+	log        *slog.Logger
+	store      store.Store
+	certs      *certs.Authority
+	metrics    *metrics.Registry
+	relay      *relay.Relay
+	attach     *attach.Store
+	mux        *http.ServeMux
+	http       *http.Server
+	stop       context.CancelFunc // ends the background loops
+	background sync.WaitGroup     // the background loops, waited for before the store closes
 
 	ready    chan struct{}
 	addr     net.Addr
@@ -245,8 +246,9 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	bg, stop := context.WithCancel(context.Background())
 	s.stop = stop
-	go s.expire(bg)
-	go s.attach.Run(bg)
+	s.background.Add(2)
+	go func() { defer s.background.Done(); s.expire(bg) }()
+	go func() { defer s.background.Done(); s.attach.Run(bg) }()
 	close(s.ready)
 	s.log.Info("sottod listening", "addr", s.addr.String(), "tls", s.cfg.TLSCert != "")
 	return nil
@@ -280,6 +282,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, f := range s.shutdown {
 		errs = append(errs, f(ctx))
 	}
+	s.background.Wait() // the expiry loops use the store
 	errs = append(errs, s.store.Close())
 	s.log.Info("sottod stopped")
 	return errors.Join(errs...)
