@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sotto-chat/sotto/internal/store"
+	"github.com/sotto-chat/sotto/internal/store/internal/batch"
 	"github.com/sotto-chat/sotto/internal/store/internal/check"
 )
 
@@ -117,24 +119,10 @@ func (a *appender) close() {
 }
 
 func (a *appender) run() {
-	var batch []*appendReq
+	var reqs []*appendReq
 	for r := range a.reqs {
-		batch = append(batch[:0], r)
-		n := r.n
-	gather:
-		for n < maxAppendBatch {
-			select {
-			case r, ok := <-a.reqs:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, r)
-				n += r.n
-			default:
-				break gather
-			}
-		}
-		a.commit(batch)
+		reqs = batch.Gather(reqs, r, a.reqs, math.MaxInt, maxAppendBatch, func(r *appendReq) int { return r.n })
+		a.commit(reqs)
 	}
 }
 

@@ -60,6 +60,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/sotto-chat/sotto/internal/store"
+	"github.com/sotto-chat/sotto/internal/store/internal/batch"
 	"github.com/sotto-chat/sotto/internal/store/internal/check"
 )
 
@@ -593,27 +594,13 @@ func (q *Queue) submit(ctx context.Context, o *op) error {
 
 func (q *Queue) run() {
 	defer close(q.done)
-	batch := make([]*op, 0, maxBatchOps)
+	ops := make([]*op, 0, maxBatchOps)
 	for o := range q.ops {
 		// Let the callers the last commit woke queue their next change,
 		// so that it joins this batch.
 		runtime.Gosched()
-		batch = append(batch[:0], o)
-		size := o.size
-	gather:
-		for len(batch) < maxBatchOps && size < maxBatchBytes {
-			select {
-			case o, ok := <-q.ops:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, o)
-				size += o.size
-			default:
-				break gather
-			}
-		}
-		q.commit(batch)
+		ops = batch.Gather(ops, o, q.ops, maxBatchOps, maxBatchBytes, func(o *op) int { return o.size })
+		q.commit(ops)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/sotto-chat/sotto/internal/store/internal/batch"
 )
 
 const (
@@ -139,27 +141,13 @@ func (w *writer) close() {
 func (w *writer) run() {
 	defer close(w.done)
 	defer w.tx.closeStmts()
-	batch := make([]*op, 0, maxBatchOps)
+	ops := make([]*op, 0, maxBatchOps)
 	for o := range w.ops {
 		// Let the callers the last commit woke queue their next write,
 		// so that it joins this batch rather than the one after.
 		runtime.Gosched()
-		batch = append(batch[:0], o)
-		rows := o.rows
-	gather:
-		for len(batch) < maxBatchOps && rows < maxBatchRows {
-			select {
-			case o, ok := <-w.ops:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, o)
-				rows += o.rows
-			default:
-				break gather
-			}
-		}
-		w.commit(batch)
+		ops = batch.Gather(ops, o, w.ops, maxBatchOps, maxBatchRows, func(o *op) int { return o.rows })
+		w.commit(ops)
 	}
 }
 
