@@ -125,7 +125,8 @@ func (d *Dialer) HTTPClient(source netip.Addr) *http.Client {
 func (d *Dialer) Dial(ctx context.Context, source netip.Addr) (*wsclient.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	c, err := wsclient.Dial(ctx, d.url, &wsclient.Options{HTTPClient: d.HTTPClient(source)})
+	nd := &net.Dialer{Timeout: dialTimeout, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(source, 0))}
+	c, err := wsclient.Dial(ctx, d.url, &wsclient.Options{NetDial: nd.DialContext})
 	if err != nil {
 		return nil, fmt.Errorf("from %v: %w", source, err)
 	}

@@ -8,15 +8,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 
-	"github.com/coder/websocket"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sotto-chat/sotto/internal/wire"
 	"github.com/sotto-chat/sotto/internal/wire/wirepb"
+	"github.com/sotto-chat/sotto/internal/ws"
 )
 
 // PushBuffer is how many pushes wait for the reader of Pushes before the
@@ -50,7 +51,7 @@ var ErrClosed = errors.New("wsclient: connection closed")
 
 // Conn is one WebSocket connection to sottod. It is safe for concurrent use.
 type Conn struct {
-	ws     *websocket.Conn
+	ws     *ws.Conn
 	nextID atomic.Uint64
 	pushes chan *wirepb.Push
 	done   chan struct{}
@@ -64,8 +65,8 @@ type Conn struct {
 type Options struct {
 	// Header is sent with the upgrade request (tests set Origin).
 	Header http.Header
-	// HTTPClient dials; nil means http.DefaultClient.
-	HTTPClient *http.Client
+	// NetDial opens the TCP connection; nil means a net.Dialer's.
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Dial connects to url (ws:// or wss://, the server's /v1/websocket).
@@ -73,12 +74,11 @@ func Dial(ctx context.Context, url string, opts *Options) (*Conn, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: opts.Header, HTTPClient: opts.HTTPClient})
+	wc, err := ws.Dial(ctx, url, ws.DialOptions{Header: opts.Header, NetDial: opts.NetDial, MaxMessage: wire.MaxFrameSize})
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}
-	ws.SetReadLimit(wire.MaxFrameSize)
-	c := &Conn{ws: ws, pushes: make(chan *wirepb.Push, PushBuffer), done: make(chan struct{}),
+	c := &Conn{ws: wc, pushes: make(chan *wirepb.Push, PushBuffer), done: make(chan struct{}),
 		pending: map[uint64]chan *wirepb.Response{}}
 	go c.read()
 	return c, nil
@@ -96,7 +96,7 @@ func (c *Conn) read() {
 		f, err := wire.Decode(b)
 		if err != nil {
 			c.fail(fmt.Errorf("wsclient: bad frame from server: %w", err))
-			c.ws.Close(websocket.StatusProtocolError, "bad frame")
+			c.ws.Close(ws.StatusProtocolError, "bad frame")
 			return
 		}
 		switch k := f.Kind.(type) {
@@ -153,7 +153,7 @@ func (c *Conn) Do(ctx context.Context, body proto.Message) (*wirepb.Response, er
 		c.forget(id)
 		return nil, err
 	}
-	if err := c.ws.Write(ctx, websocket.MessageBinary, b); err != nil {
+	if err := c.ws.Write(ctx, ws.OpBinary, b); err != nil {
 		c.forget(id)
 		return nil, fmt.Errorf("send request: %w", err)
 	}
@@ -181,7 +181,7 @@ func (c *Conn) forget(id uint64) {
 // WriteRaw sends raw bytes as one binary message (for tests of hostile
 // input).
 func (c *Conn) WriteRaw(ctx context.Context, b []byte) error {
-	return c.ws.Write(ctx, websocket.MessageBinary, b)
+	return c.ws.Write(ctx, ws.OpBinary, b)
 }
 
 // Pushes delivers the server's pushes; it is closed when the connection
@@ -192,7 +192,7 @@ func (c *Conn) Pushes() <-chan *wirepb.Push { return c.pushes }
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // Close closes the connection normally.
-func (c *Conn) Close() error { return c.ws.Close(websocket.StatusNormalClosure, "") }
+func (c *Conn) Close() error { return c.ws.Close(ws.StatusNormalClosure, "") }
 
-// CloseStatus returns the close code the server sent, or -1.
-func CloseStatus(err error) websocket.StatusCode { return websocket.CloseStatus(err) }
+// CloseStatus returns the close code the server sent, or ws.StatusNone.
+func CloseStatus(err error) ws.StatusCode { return ws.CloseStatus(err) }
