@@ -13,6 +13,7 @@ import (
 
 	"github.com/sotto-chat/sotto/internal/bus"
 	"github.com/sotto-chat/sotto/internal/netpoll"
+	"github.com/sotto-chat/sotto/internal/store"
 	"github.com/sotto-chat/sotto/internal/wire"
 	"github.com/sotto-chat/sotto/internal/wire/wirepb"
 	"github.com/sotto-chat/sotto/internal/ws"
@@ -66,15 +67,17 @@ type conn struct {
 	nextPing atomic.Int64 // unix nanoseconds of the next ping
 	pingSent atomic.Int64 // unix nanoseconds of the unanswered ping, or 0
 
-	out      sync.Mutex // guards the output fields below
-	outBuf   []byte     // frames waiting to be written
-	writing  bool       // a writer goroutine is running
-	closing  bool       // a close frame is queued: nothing more is
-	endAfter bool       // end the connection once outBuf is written
-	closed   bool       // the socket is closed
-	drained  *sync.Cond // signalled when outBuf shrinks (on out)
-	endOnce  sync.Once
-	finished chan struct{} // closed when cleanup is done
+	out          sync.Mutex        // guards the output fields below
+	outBuf       []byte            // frames waiting to be written
+	pending      []*store.Envelope // envelopes to push after outBuf, not yet encoded
+	pendingBytes int               // their size, as pushBatches counts it
+	writing      bool              // a writer goroutine is running
+	closing      bool              // a close frame is queued: nothing more is
+	endAfter     bool              // end the connection once outBuf is written
+	closed       bool              // the socket is closed
+	drained      *sync.Cond        // signalled when outBuf shrinks (on out)
+	endOnce      sync.Once
+	finished     chan struct{} // closed when cleanup is done
 
 	mu          sync.Mutex // guards the fields below
 	nonce       []byte
@@ -276,6 +279,7 @@ func (c *conn) sendFrame(op ws.Opcode, payload []byte) {
 		c.out.Unlock()
 		return
 	}
+	c.encodePendingLocked() // pushes queued before this frame go first
 	c.outBuf = ws.AppendFrame(c.outBuf, op, payload, nil)
 	over := len(c.outBuf) > maxOutput
 	c.kickLocked()
@@ -296,6 +300,7 @@ func (c *conn) closeWith(code ws.StatusCode, reason string, endAfter bool) bool 
 		c.out.Unlock()
 		return false
 	}
+	c.encodePendingLocked()
 	c.outBuf = ws.AppendClose(c.outBuf, code, truncate(reason), nil)
 	c.closing = true
 	c.endAfter = endAfter
@@ -309,7 +314,7 @@ func (c *conn) closeWith(code ws.StatusCode, reason string, endAfter bool) bool 
 
 // kickLocked starts the writer if frames wait and none runs.
 func (c *conn) kickLocked() {
-	if !c.writing && len(c.outBuf) > 0 && !c.closed {
+	if !c.writing && (len(c.outBuf) > 0 || len(c.pending) > 0) && !c.closed {
 		c.writing = true
 		go c.flush()
 	}
@@ -321,6 +326,7 @@ func (c *conn) flush() {
 	var spare []byte
 	for {
 		c.out.Lock()
+		c.encodePendingLocked()
 		b := c.outBuf
 		if len(b) == 0 || c.closed {
 			c.writing = false
@@ -359,7 +365,7 @@ func (c *conn) flush() {
 func (c *conn) waitWritable() bool {
 	c.out.Lock()
 	defer c.out.Unlock()
-	for len(c.outBuf) >= pushHighWater && !c.closed && !c.closing {
+	for len(c.outBuf)+c.pendingBytes >= pushHighWater && !c.closed && !c.closing {
 		c.drained.Wait()
 	}
 	return !c.closed && !c.closing
@@ -370,7 +376,7 @@ func (c *conn) waitWritable() bool {
 func (c *conn) writable() bool {
 	c.out.Lock()
 	defer c.out.Unlock()
-	return len(c.outBuf) < pushHighWater && !c.closed && !c.closing
+	return len(c.outBuf)+c.pendingBytes < pushHighWater && !c.closed && !c.closing
 }
 
 // ping sends one ping carrying the time; the relay's ping loop checks for
@@ -398,6 +404,7 @@ func (c *conn) end() {
 		c.out.Lock()
 		c.closed = true
 		c.outBuf = nil
+		c.pending, c.pendingBytes = nil, 0
 		c.drained.Broadcast()
 		c.out.Unlock()
 		_ = c.nc.Close()

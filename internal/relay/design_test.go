@@ -88,7 +88,7 @@ func TestSlowReaderBounded(t *testing.T) {
 		e.relay.mu.Lock()
 		for c := range e.relay.conns {
 			c.out.Lock()
-			worst = max(worst, len(c.outBuf))
+			worst = max(worst, len(c.outBuf)+c.pendingBytes)
 			c.out.Unlock()
 		}
 		e.relay.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"github.com/sotto-chat/sotto/internal/store"
 	"github.com/sotto-chat/sotto/internal/wire"
 	"github.com/sotto-chat/sotto/internal/wire/wirepb"
+	"github.com/sotto-chat/sotto/internal/ws"
 )
 
 // mailbox pushes one device's envelopes on one connection, in id order.
@@ -141,18 +142,60 @@ func (m *mailbox) read() {
 	}
 }
 
-// pushEnvelopes queues envelopes as push frames of at most pushBudget
-// bytes each.
+// pushEnvelopes queues envelopes to be pushed, in order. They are encoded
+// when the writer next runs, together with any queued after them: under
+// load one push frame carries many envelopes (and the device acks them in
+// one request), where encoding at once would make a frame of each Send's.
 func (c *conn) pushEnvelopes(envs []*store.Envelope) {
-	for batch := range pushBatches(envs) {
+	n := 0
+	for _, e := range envs {
+		n += len(e.Content) + envelopeOverhead
+	}
+	c.out.Lock()
+	if c.closing || c.closed {
+		c.out.Unlock()
+		return
+	}
+	c.pending = append(c.pending, envs...)
+	c.pendingBytes += n
+	over := len(c.outBuf)+c.pendingBytes > maxOutput
+	c.kickLocked()
+	c.out.Unlock()
+	c.r.m.envelopesOut.Add(uint64(len(envs)))
+	if over {
+		c.r.log.Debug("peer not reading: dropping connection")
+		c.end()
+	}
+}
+
+// encodePendingLocked appends the pending envelopes to outBuf as push
+// frames of at most pushBudget bytes each. c.out is held.
+func (c *conn) encodePendingLocked() {
+	if len(c.pending) == 0 {
+		return
+	}
+	for batch := range pushBatches(c.pending) {
 		out := &wirepb.Envelopes{Envelopes: make([]*wirepb.Envelope, len(batch))}
 		for i, e := range batch {
 			out.Envelopes[i] = &wirepb.Envelope{Id: uint64(e.ID), Content: e.Content}
 		}
-		c.push(out)
+		b, err := wire.Encode(wire.NewPush(out))
+		if err != nil {
+			c.r.log.Error("encode push", "err", err)
+			continue
+		}
+		c.outBuf = ws.AppendFrame(c.outBuf, ws.OpBinary, b, nil)
 	}
-	c.r.m.envelopesOut.Add(uint64(len(envs)))
+	clear(c.pending)
+	c.pending = c.pending[:0]
+	if cap(c.pending) > maxPendingKept {
+		c.pending = nil
+	}
+	c.pendingBytes = 0
 }
+
+// maxPendingKept is the largest pending list kept for reuse.
+const maxPendingKept = 1024
 
 // pushBudget is how many bytes of envelope content one push may carry: a
 // frame is at most wire.MaxFrameSize, and each envelope adds a few bytes of
