@@ -44,7 +44,9 @@ type env struct {
 func newEnv(t *testing.T, mutate ...func(*Config)) *env {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir()+"/sotto.db", sqlite.Options{})
+	// The store sottod uses by default: SQLite with the mailbox queue.
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, dir+"/sotto.db", sqlite.Options{MailboxDir: dir + "/mailboxes"})
 	if err != nil {
 		t.Fatal(err)
 	}
