@@ -205,15 +205,15 @@ const (
 	pushBudget       = wire.MaxFrameSize - 1<<10
 )
 
-// pushBatches splits envelopes into runs that each fit in one push frame
-// (a single envelope always fits: contents are at most
-// wire.MaxContentSize).
+// pushBatches splits envelopes into runs that each fit in one push frame:
+// at most wire.MaxEnvelopesPerPush envelopes and pushBudget bytes (a single
+// envelope always fits: contents are at most wire.MaxContentSize).
 func pushBatches(envs []*store.Envelope) func(yield func([]*store.Envelope) bool) {
 	return func(yield func([]*store.Envelope) bool) {
 		start, size := 0, 0
 		for i, e := range envs {
 			n := len(e.Content) + envelopeOverhead
-			if i > start && size+n > pushBudget {
+			if i > start && (size+n > pushBudget || i-start == wire.MaxEnvelopesPerPush) {
 				if !yield(envs[start:i]) {
 					return
 				}

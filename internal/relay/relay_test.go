@@ -498,23 +498,48 @@ func TestLargeEnvelopesBacklog(t *testing.T) {
 }
 
 func TestPushBatches(t *testing.T) {
-	envs := make([]*store.Envelope, 10)
-	for i := range envs {
-		envs[i] = &store.Envelope{Content: make([]byte, wire.MaxContentSize)}
-	}
-	n := 0
-	for b := range pushBatches(envs) {
-		size := 0
-		for _, e := range b {
-			size += len(e.Content) + envelopeOverhead
+	many := func(n, size int) []*store.Envelope {
+		envs := make([]*store.Envelope, n)
+		for i := range envs {
+			envs[i] = &store.Envelope{ID: store.EnvelopeID(i + 1), Content: make([]byte, size)}
 		}
-		if size > pushBudget || len(b) == 0 {
-			t.Fatalf("batch of %d envelopes, %d bytes", len(b), size)
-		}
-		n += len(b)
+		return envs
 	}
-	if n != 10 {
-		t.Fatalf("%d envelopes in batches, want 10", n)
+	tests := []struct {
+		name string
+		envs []*store.Envelope
+	}{
+		{"large envelopes split by bytes", many(10, wire.MaxContentSize)},
+		{"small envelopes split by count", many(3*wire.MaxEnvelopesPerPush+7, 100)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var next store.EnvelopeID = 1
+			for b := range pushBatches(tt.envs) {
+				size := 0
+				for _, e := range b {
+					if e.ID != next {
+						t.Fatalf("envelope %d, want %d: batches out of order", e.ID, next)
+					}
+					next++
+					size += len(e.Content) + envelopeOverhead
+				}
+				if size > pushBudget || len(b) == 0 || len(b) > wire.MaxEnvelopesPerPush {
+					t.Fatalf("batch of %d envelopes, %d bytes", len(b), size)
+				}
+				// Every batch encodes as a valid push.
+				out := &wirepb.Envelopes{}
+				for _, e := range b {
+					out.Envelopes = append(out.Envelopes, &wirepb.Envelope{Id: uint64(e.ID), Content: e.Content})
+				}
+				if _, err := wire.Encode(wire.NewPush(out)); err != nil {
+					t.Fatalf("batch of %d: %v", len(b), err)
+				}
+			}
+			if int(next-1) != len(tt.envs) {
+				t.Fatalf("%d envelopes in batches, want %d", next-1, len(tt.envs))
+			}
+		})
 	}
 }
 
