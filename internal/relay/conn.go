@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -323,6 +324,10 @@ func (c *conn) kickLocked() {
 // flush writes whatever has queued, in as few writes as it arrives in,
 // until nothing is left; then the goroutine ends.
 func (c *conn) flush() {
+	// Let the goroutines woken with the one that started this writer (the
+	// requests of one group commit) queue their responses first, so that
+	// one write carries them all.
+	runtime.Gosched()
 	var spare []byte
 	for {
 		c.out.Lock()
