@@ -322,6 +322,15 @@ func (b *bench) pairs(ctx context.Context) (*result, error) {
 	var maxLag atomic.Int64
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	// The server's usage over the timed phase, if it runs here.
+	pid := o.ServerPID
+	if pid == 0 {
+		pid, _ = b.findServer()
+	}
+	before, uerr := usage(pid)
+	if pid == 0 || uerr != nil {
+		b.progress("server process not found here: no server CPU or system call counts")
+	}
 	start := time.Now()
 	var receivers, senders sync.WaitGroup
 	for _, p := range pairs {
@@ -364,6 +373,13 @@ func (b *bench) pairs(ctx context.Context) (*result, error) {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	if after, err := usage(pid); pid != 0 && uerr == nil && err == nil && c.acked.Load() > 0 {
+		n := float64(c.acked.Load())
+		res.ServerPID = pid
+		res.ServerCPUPerMsgUS = ptr(float64((after.cpu - before.cpu).Microseconds()) / n)
+		res.ServerWritesPerMsg = ptr(float64(after.writes-before.writes) / n)
+		res.ServerReadsPerMsg = ptr(float64(after.reads-before.reads) / n)
 	}
 	stop()
 	receivers.Wait()

@@ -57,8 +57,11 @@
 //
 // Output is a table, or with -json also one JSON object on the last line:
 // msgs_per_s, p50_ms, p99_ms, max_ms (Send acknowledgements),
-// delivery_p50_ms, delivery_p99_ms, delivery_max_ms, rss_per_conn_kb (null
-// where the scenario does not measure it), the counts, and the flags.
+// delivery_p50_ms, delivery_p99_ms, delivery_max_ms, rss_per_conn_kb,
+// server_cpu_us_per_msg, server_writes_per_msg, server_reads_per_msg (the
+// server's CPU time and system calls over the timed phase, from /proc, for
+// a server on this machine; null where the scenario does not measure it),
+// the counts, and the flags.
 package main
 
 import (

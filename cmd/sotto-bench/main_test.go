@@ -54,6 +54,9 @@ type report struct {
 	DeliveryP99   *float64          `json:"delivery_p99_ms"`
 	DeliveryMax   *float64          `json:"delivery_max_ms"`
 	RSSPerConnKB  *float64          `json:"rss_per_conn_kb"`
+	ServerCPU     *float64          `json:"server_cpu_us_per_msg"`
+	ServerWrites  *float64          `json:"server_writes_per_msg"`
+	ServerReads   *float64          `json:"server_reads_per_msg"`
 	Sent          int64             `json:"sent"`
 	Delivered     int64             `json:"delivered"`
 	Acked         int64             `json:"acked"`
@@ -126,6 +129,12 @@ func checkPairCounts(t *testing.T, r report, want int64) {
 	}
 	if r.EnvelopeBytes <= 1024 {
 		t.Errorf("envelope_bytes %d: want more than the 1 KiB of content", r.EnvelopeBytes)
+	}
+	// The in-process server is found (the test's own process listens on
+	// its port): its usage is there, though it counts the tool too.
+	if r.ServerCPU == nil || *r.ServerCPU <= 0 || r.ServerWrites == nil || *r.ServerWrites <= 0 ||
+		r.ServerReads == nil || *r.ServerReads <= 0 {
+		t.Errorf("server usage per message: CPU %v µs, %v writes, %v reads", r.ServerCPU, r.ServerWrites, r.ServerReads)
 	}
 }
 

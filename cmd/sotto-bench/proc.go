@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // errNoServerProcess is returned when no process on this machine listens on
@@ -137,4 +138,62 @@ func metric(body []byte, name string) (int64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// procUsage is what a process has used so far: CPU time (user and system,
+// all threads) and read and write system calls.
+type procUsage struct {
+	cpu           time.Duration
+	reads, writes int64
+}
+
+// clockTicks is the unit of the CPU times in /proc/<pid>/stat: USER_HZ,
+// which Linux fixes at 100 for every architecture's user-space ABI.
+const clockTicks = 100
+
+// usage reads a process's procUsage from /proc/<pid>/stat and
+// /proc/<pid>/io.
+func usage(pid int) (procUsage, error) {
+	var u procUsage
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return u, fmt.Errorf("read CPU time of process %d: %w", pid, err)
+	}
+	// The command name (field 2) is in parentheses and may hold spaces;
+	// utime and stime are fields 14 and 15, the 12th and 13th after it.
+	end := bytes.LastIndexByte(b, ')')
+	if end < 0 {
+		return u, fmt.Errorf("process %d: malformed /proc/%d/stat", pid, pid)
+	}
+	f := strings.Fields(string(b[end+1:]))
+	if len(f) < 13 {
+		return u, fmt.Errorf("process %d: short /proc/%d/stat", pid, pid)
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return u, fmt.Errorf("process %d: CPU time %q: %w", pid, s, err)
+		}
+		ticks += n
+	}
+	u.cpu = time.Duration(ticks) * time.Second / clockTicks
+	b, err = os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return u, fmt.Errorf("read system calls of process %d: %w", pid, err)
+	}
+	for line := range strings.Lines(string(b)) {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ": ")
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "syscr":
+			u.reads = n
+		case "syscw":
+			u.writes = n
+		}
+	}
+	return u, nil
 }

@@ -23,6 +23,12 @@ type result struct {
 	DeliveryP99  *float64 `json:"delivery_p99_ms"`
 	DeliveryMax  *float64 `json:"delivery_max_ms"`
 	RSSPerConnKB *float64 `json:"rss_per_conn_kb"`
+	// The server's CPU time and system calls over the timed phase, per
+	// acked message (pair scenarios, for a server on this machine; the
+	// whole process, so an in-process server counts the tool too).
+	ServerCPUPerMsgUS  *float64 `json:"server_cpu_us_per_msg"`
+	ServerWritesPerMsg *float64 `json:"server_writes_per_msg"`
+	ServerReadsPerMsg  *float64 `json:"server_reads_per_msg"`
 
 	// Counts of the pair scenarios.
 	Sent      int64   `json:"sent"`      // Sends acknowledged OK
@@ -91,6 +97,10 @@ func (r *result) write(w io.Writer, asJSON bool) error {
 		row("throughput", "%s msgs/s (stored, delivered and acked)", f(r.MsgsPerS))
 		row("send ack", "p50 %s ms   p99 %s ms   max %s ms", f(r.P50), f(r.P99), f(r.Max))
 		row("delivery", "p50 %s ms   p99 %s ms   max %s ms", f(r.DeliveryP50), f(r.DeliveryP99), f(r.DeliveryMax))
+		if r.ServerCPUPerMsgUS != nil {
+			row("server", "%s µs CPU, %s writes, %s reads per message (pid %d)",
+				f(r.ServerCPUPerMsgUS), f(r.ServerWritesPerMsg), f(r.ServerReadsPerMsg), r.ServerPID)
+		}
 	case scenarioIdle:
 		i := func(p *int64) string {
 			if p == nil {
