@@ -152,7 +152,11 @@ type PreKeys interface {
 }
 
 // EnvelopeID names an envelope; ids increase in the order envelopes were
-// appended to a mailbox, and never repeat.
+// appended to a mailbox, and never repeat. Where a backend also keeps them
+// consecutive within a mailbox (store/queue, and store/sqlite's table
+// while a device lives), the relay knows that id N+1 follows N and pushes
+// fresh envelopes without reading them back; with gaps it reads them from
+// the store instead, correct but slower.
 type EnvelopeID uint64
 
 // Envelope is an opaque sealed message waiting in one device's mailbox. The
