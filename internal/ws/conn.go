@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -103,9 +104,18 @@ type Conn struct {
 	rerr    error     // what every Read returns once the queue is empty
 	discard bool      // Close is waiting for the peer's close: drop messages
 
+	// Writes combine: a writer appends its frames to wbuf; if no write
+	// is under way it becomes the leader and writes all of wbuf in one
+	// system call, while writers that arrive meanwhile append behind it
+	// and wait. Frames leave in the order their writers appended them.
 	wmu       sync.Mutex
-	wbuf      []byte
-	werr      error // the write error that made the connection unusable
+	wbuf      []byte        // frames appended but not yet being written
+	spare     []byte        // the buffer of the last write, for reuse
+	queued    uint64        // frames appended so far (sequence numbers)
+	written   uint64        // frames written so far
+	writing   bool          // a leader is writing
+	wake      chan struct{} // closed when a write ends; made by a waiter
+	werr      error         // the write error that made the connection unusable
 	closeSent bool
 
 	pmu      sync.Mutex
@@ -253,7 +263,9 @@ func (c *Conn) fail(err error) {
 }
 
 // Write sends one text or binary message in one frame (masked if c is a
-// client). Text must be valid UTF-8. It is safe for concurrent use. ctx's
+// client). Text must be valid UTF-8. It is safe for concurrent use, and
+// concurrent writes share system calls: the frames of writers that arrive
+// while a write is under way leave together in the next one. ctx's
 // deadline is the write deadline; a write that fails or is cancelled
 // leaves the connection unusable (a frame may be half written), so Write
 // then closes it.
@@ -261,13 +273,7 @@ func (c *Conn) Write(ctx context.Context, op Opcode, data []byte) error {
 	if err := checkData(op, data); err != nil {
 		return err
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if err := c.writable(); err != nil {
-		return err
-	}
-	c.wbuf = c.appendFrame(c.wbuf[:0], op, data)
-	return c.flush(ctx)
+	return c.write(ctx, func(b []byte) []byte { return c.appendFrame(b, op, data) })
 }
 
 // WriteBatch sends each of msgs as a message of type op, all in one write
@@ -279,16 +285,12 @@ func (c *Conn) WriteBatch(ctx context.Context, op Opcode, msgs [][]byte) error {
 			return err
 		}
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if err := c.writable(); err != nil {
-		return err
-	}
-	c.wbuf = c.wbuf[:0]
-	for _, m := range msgs {
-		c.wbuf = c.appendFrame(c.wbuf, op, m)
-	}
-	return c.flush(ctx)
+	return c.write(ctx, func(b []byte) []byte {
+		for _, m := range msgs {
+			b = c.appendFrame(b, op, m)
+		}
+		return b
+	})
 }
 
 func checkData(op Opcode, data []byte) error {
@@ -372,14 +374,16 @@ func (c *Conn) CloseNow() error {
 	return c.closeErr
 }
 
-// sendClose sends a close frame unless one was sent.
+// sendClose sends a close frame unless one was sent; later writes return
+// ErrClosed.
 func (c *Conn) sendClose(code StatusCode, reason string) error {
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	if c.closeSent {
+		c.wmu.Unlock()
 		return nil
 	}
 	if c.werr != nil {
+		c.wmu.Unlock()
 		return c.werr
 	}
 	c.closeSent = true
@@ -387,10 +391,11 @@ func (c *Conn) sendClose(code StatusCode, reason string) error {
 	if c.role == Client {
 		key = newMaskKey()
 	}
-	c.wbuf = AppendClose(c.wbuf[:0], code, reason, key)
+	c.wbuf = AppendClose(c.wbuf, code, reason, key)
+	c.queued++
 	ctx, cancel := context.WithTimeout(context.Background(), controlWriteTimeout)
 	defer cancel()
-	return c.flush(ctx)
+	return c.await(ctx, c.queued)
 }
 
 // writeControl sends a ping or pong, bounded by ctx and
@@ -398,13 +403,97 @@ func (c *Conn) sendClose(code StatusCode, reason string) error {
 func (c *Conn) writeControl(ctx context.Context, op Opcode, payload []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, controlWriteTimeout)
 	defer cancel()
+	return c.write(ctx, func(b []byte) []byte { return c.appendFrame(b, op, payload) })
+}
+
+// write appends frames with add and returns once they are written.
+func (c *Conn) write(ctx context.Context, add func([]byte) []byte) error {
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	if err := c.writable(); err != nil {
+		c.wmu.Unlock()
 		return err
 	}
-	c.wbuf = c.appendFrame(c.wbuf[:0], op, payload)
-	return c.flush(ctx)
+	c.wbuf = add(c.wbuf)
+	c.queued++
+	return c.await(ctx, c.queued)
+}
+
+// await returns once frame seq is written, writing it itself unless a
+// write is under way (then the next write carries it). c.wmu is held on
+// entry and released on return.
+func (c *Conn) await(ctx context.Context, seq uint64) error {
+	for {
+		switch {
+		case c.written >= seq:
+			c.wmu.Unlock()
+			return nil
+		case c.werr != nil:
+			err := c.werr
+			c.wmu.Unlock()
+			return err
+		case !c.writing:
+			c.lead(ctx)
+			continue
+		}
+		if c.wake == nil {
+			c.wake = make(chan struct{})
+		}
+		wake := c.wake
+		c.wmu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			// The frame is queued and may yet be half written: the
+			// connection is unusable.
+			c.CloseNow()
+			c.wmu.Lock()
+			if c.written >= seq {
+				c.wmu.Unlock()
+				return nil
+			}
+			if c.werr == nil {
+				c.werr = fmt.Errorf("ws: write: %w", ctx.Err())
+			}
+			err := c.werr
+			c.wmu.Unlock()
+			return err
+		}
+		c.wmu.Lock()
+	}
+}
+
+// lead writes every frame queued so far in one write with ctx's deadline,
+// then wakes the waiting writers. c.wmu is held on entry and on return,
+// released during the write.
+func (c *Conn) lead(ctx context.Context) {
+	c.writing = true
+	// Let the goroutines that are ready to run (say, those woken by the
+	// responses of one read) queue their frames first, so that they
+	// share this write instead of each making its own.
+	c.wmu.Unlock()
+	runtime.Gosched()
+	c.wmu.Lock()
+	buf, upto := c.wbuf, c.queued
+	c.wbuf = c.spare[:0]
+	c.spare = nil
+	c.wmu.Unlock()
+	err := c.flush(ctx, buf)
+	c.wmu.Lock()
+	c.writing = false
+	if cap(buf) <= keepWriteBuffer {
+		c.spare = buf
+	}
+	if err != nil {
+		if c.werr == nil {
+			c.werr = err
+		}
+	} else {
+		c.written = upto
+	}
+	if c.wake != nil {
+		close(c.wake)
+		c.wake = nil
+	}
 }
 
 // writable returns the error a write must return. c.wmu is held.
@@ -434,25 +523,22 @@ func newMaskKey() *[4]byte {
 	return &k
 }
 
-// flush writes c.wbuf with ctx's deadline. c.wmu is held.
-func (c *Conn) flush(ctx context.Context) error {
+// flush writes buf with ctx's deadline; on failure it closes the
+// connection (a frame may be half written). Only the leader calls it.
+func (c *Conn) flush(ctx context.Context, buf []byte) error {
 	deadline, _ := ctx.Deadline()
 	_ = c.nc.SetWriteDeadline(deadline)
 	stop := watch(ctx, func() { _ = c.nc.SetWriteDeadline(aLongTimeAgo()) })
-	_, err := c.nc.Write(c.wbuf)
+	_, err := c.nc.Write(buf)
 	stop()
-	if cap(c.wbuf) > keepWriteBuffer {
-		c.wbuf = nil
-	}
 	if err == nil {
 		return nil
 	}
 	if cerr := contextError(ctx, err); cerr != nil {
 		err = cerr
 	}
-	c.werr = fmt.Errorf("ws: write: %w", err)
-	c.CloseNow() // a frame may be half written
-	return c.werr
+	c.CloseNow()
+	return fmt.Errorf("ws: write: %w", err)
 }
 
 // watch calls f when ctx is done, until stop is called; stop returns once

@@ -569,3 +569,130 @@ func FuzzResponse(f *testing.F) {
 		}
 	})
 }
+
+// gatedConn counts writes once armed and holds the first of them until
+// gate is closed.
+type gatedConn struct {
+	net.Conn
+	armed  *atomic.Bool
+	writes *atomic.Int64
+	gate   chan struct{}
+}
+
+func (c gatedConn) Write(b []byte) (int, error) {
+	if c.armed.Load() && c.writes.Add(1) == 1 {
+		<-c.gate
+	}
+	return c.Conn.Write(b)
+}
+
+// queuedWriters waits until c has n frames queued behind a write.
+func queuedWriters(t *testing.T, c *Conn, n uint64) {
+	t.Helper()
+	for {
+		c.wmu.Lock()
+		q := c.queued - c.written
+		c.wmu.Unlock()
+		if q >= n {
+			return
+		}
+		if testContext(t).Err() != nil {
+			t.Fatalf("%d frames queued, want %d", q, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestConnConcurrentWritesCombine(t *testing.T) {
+	const writers = 20
+	got := make(chan []msg, 1)
+	url := rawServer(t, func(nc net.Conn, read func() ([]msg, error)) {
+		var all []msg
+		for len(all) < writers {
+			msgs, err := read()
+			if err != nil {
+				t.Error(err)
+				break
+			}
+			all = append(all, msgs...)
+		}
+		got <- all
+	})
+	var writes atomic.Int64
+	var armed atomic.Bool
+	gate := make(chan struct{})
+	c := dial(t, url, DialOptions{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		return gatedConn{nc, &armed, &writes, gate}, err
+	}})
+	armed.Store(true) // the handshake's write does not count
+	ctx := testContext(t)
+	errs := make(chan error, writers)
+	go func() { errs <- c.Write(ctx, OpBinary, []byte("leader")) }()
+	queuedWriters(t, c, 1)
+	for i := 1; i < writers; i++ {
+		go func() { errs <- c.Write(ctx, OpBinary, payload(i)) }()
+	}
+	queuedWriters(t, c, writers)
+	close(gate)
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The leader's frame alone, then the 19 that queued behind it together.
+	if n := writes.Load(); n != 2 {
+		t.Fatalf("%d writers made %d writes, want 2", writers, n)
+	}
+	all := <-got
+	if all[0].data != "leader" {
+		t.Fatalf("first message %q, want the leader's", all[0].data)
+	}
+	seen := map[string]bool{}
+	for _, m := range all[1:] {
+		seen[m.data] = true
+	}
+	for i := 1; i < writers; i++ {
+		if !seen[string(payload(i))] {
+			t.Fatalf("message of writer %d missing", i)
+		}
+	}
+}
+
+func TestConnCancelledQueuedWriteClosesConn(t *testing.T) {
+	url := rawServer(t, func(nc net.Conn, read func() ([]msg, error)) {
+		for {
+			if _, err := read(); err != nil {
+				return
+			}
+		}
+	})
+	var writes atomic.Int64
+	var armed atomic.Bool
+	gate := make(chan struct{})
+	defer close(gate)
+	c := dial(t, url, DialOptions{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		return gatedConn{nc, &armed, &writes, gate}, err
+	}})
+	armed.Store(true)
+	leader := make(chan error, 1)
+	go func() { leader <- c.Write(context.Background(), OpBinary, []byte("stuck")) }()
+	queuedWriters(t, c, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	// This frame waits behind a write that does not end: its deadline
+	// passes, and since the frame could still go out half written, the
+	// connection is closed.
+	if err := c.Write(ctx, OpBinary, []byte("queued")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("queued write: %v, want the deadline", err)
+	}
+	if err := c.Write(context.Background(), OpBinary, []byte("after")); err == nil {
+		t.Fatal("write after a cancelled one succeeded")
+	}
+	select {
+	case <-c.done:
+	default:
+		t.Fatal("connection not closed")
+	}
+}
