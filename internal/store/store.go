@@ -180,7 +180,9 @@ type Mailboxes interface {
 	// greater than after, in id order.
 	Read(ctx context.Context, id AccountID, dev DeviceID, after EnvelopeID, limit int) ([]Envelope, error)
 	// Ack deletes the device's envelopes with these ids; unknown ids are
-	// ignored (an ack may repeat).
+	// ignored (an ack may repeat). An ack need not be durable when Ack
+	// returns: a crash may undo it, and the envelope is then delivered
+	// again (delivery is at least once).
 	Ack(ctx context.Context, id AccountID, dev DeviceID, ids []EnvelopeID) error
 	// Expire deletes every envelope whose Expires day is before today, and
 	// returns how many it deleted.

@@ -30,7 +30,7 @@
 // One writer goroutine runs every change. It gathers the changes that are
 // waiting into one batch, assigns ids, commits the batch with an fsync
 // (pebble.Sync) and only then answers the callers: group commit, as in
-// store/sqlite. Batches commit one after another, so envelopes become
+// store/sqlite. A batch of acks alone is not fsynced (see Queue.commit). Batches commit one after another, so envelopes become
 // readable in id order within a mailbox; a reader that has seen id N never
 // later finds a smaller id appear.
 //
@@ -471,7 +471,7 @@ func (q *Queue) Ack(ctx context.Context, id store.AccountID, dev store.DeviceID,
 	for i, eid := range ids {
 		keys[i] = envKey(b, uint64(eid))
 	}
-	err := q.submit(ctx, &op{fn: func(g *group) error {
+	err := q.submit(ctx, &op{lazy: true, fn: func(g *group) error {
 		_, err := g.delete(q, keys)
 		return err
 	}})
@@ -500,7 +500,7 @@ func (q *Queue) Expire(ctx context.Context, today store.Day) (int, error) {
 	var keys [][]byte
 	flush := func() error {
 		var n int
-		err := q.submit(ctx, &op{fn: func(g *group) (err error) {
+		err := q.submit(ctx, &op{lazy: true, fn: func(g *group) (err error) {
 			n, err = g.delete(q, keys)
 			return err
 		}})
@@ -535,7 +535,8 @@ func (q *Queue) Expire(ctx context.Context, today store.Day) (int, error) {
 
 // op is one change, run by the writer inside a group.
 type op struct {
-	size int // envelope bytes written, for batch sizing
+	size int  // envelope bytes written, for batch sizing
+	lazy bool // a deletion that may commit without an fsync (see commit)
 	fn   func(*group) error
 	done chan error
 }
@@ -627,9 +628,23 @@ func (q *Queue) commit(ops []*op) {
 	for i, o := range ops {
 		errs[i] = o.fn(g)
 	}
+	// A batch of deletions only (acks, expiry) commits without an fsync:
+	// the write-ahead log is written in order, so the next synced commit
+	// makes them durable too, and if a crash comes first, the envelopes
+	// they deleted are delivered again, which at-least-once delivery
+	// allows (clients drop duplicates by envelope id). An envelope's
+	// bytes stay on disk until a flush or compaction either way. Every
+	// other change is fsynced before its caller hears of it.
+	sync := pebble.NoSync
+	for _, o := range ops {
+		if !o.lazy {
+			sync = pebble.Sync
+			break
+		}
+	}
 	var err error
 	if !g.batch.Empty() {
-		err = g.batch.Commit(pebble.Sync)
+		err = g.batch.Commit(sync)
 	}
 	if err != nil {
 		err = fmt.Errorf("queue: commit: %w", err)
