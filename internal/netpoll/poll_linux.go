@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -22,8 +23,17 @@ type Poller struct {
 }
 
 // shard is one epoll instance and the goroutine that waits on it.
+//
+// The goroutine never blocks in epoll_wait: it asks with a timeout of 0,
+// and when nothing is ready it parks in Go's own poller until the epoll
+// descriptor (itself pollable) turns readable. A goroutine blocked in a
+// system call holds a thread, which the runtime notices only by polling
+// (sysmon, every 20 µs while any is blocked) and then replaces with
+// another; parking costs neither.
 type shard struct {
 	epfd   int
+	ep     *os.File // epfd, registered with Go's poller
+	eprc   syscall.RawConn
 	wakefd int // an eventfd: written by Close to end the loop
 	done   chan struct{}
 
@@ -81,7 +91,20 @@ func newShard() (*shard, error) {
 		unix.Close(wakefd)
 		return nil, fmt.Errorf("netpoll: epoll_ctl: %w", err)
 	}
-	s := &shard{epfd: epfd, wakefd: wakefd, done: make(chan struct{}),
+	// Non-blocking, so that os.NewFile registers it with Go's poller.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return nil, fmt.Errorf("netpoll: epoll descriptor: %w", err)
+	}
+	ep := os.NewFile(uintptr(epfd), "epoll") // owns epfd from here on
+	eprc, err := ep.SyscallConn()
+	if err != nil {
+		ep.Close()
+		unix.Close(wakefd)
+		return nil, fmt.Errorf("netpoll: epoll descriptor: %w", err)
+	}
+	s := &shard{epfd: epfd, ep: ep, eprc: eprc, wakefd: wakefd, done: make(chan struct{}),
 		nextID: wakeID + 1, watches: map[uint64]*watched{}}
 	go s.loop()
 	return s, nil
@@ -181,11 +204,8 @@ func (s *shard) loop() {
 	events := make([]unix.EpollEvent, maxEvents)
 	buf := make([]byte, readBufferSize)
 	for {
-		n, err := unix.EpollWait(s.epfd, events, -1)
+		n, err := s.wait(events)
 		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
 			return
 		}
 		for i := range n {
@@ -201,6 +221,29 @@ func (s *shard) loop() {
 			}
 		}
 	}
+}
+
+// wait returns the ready events, parking in Go's poller while there are
+// none (see shard).
+func (s *shard) wait(events []unix.EpollEvent) (int, error) {
+	var (
+		n    int
+		werr error
+	)
+	err := s.eprc.Read(func(uintptr) bool {
+		n, werr = unix.EpollWait(s.epfd, events, 0)
+		if errors.Is(werr, unix.EINTR) {
+			n, werr = 0, nil
+		}
+		return n > 0 || werr != nil // false: wait until readable
+	})
+	if err != nil {
+		return 0, fmt.Errorf("netpoll: wait: %w", err)
+	}
+	if werr != nil {
+		return 0, fmt.Errorf("netpoll: epoll_wait: %w", werr)
+	}
+	return n, nil
 }
 
 // read reads what one ready connection has (up to the buffer) and hands it
@@ -244,7 +287,7 @@ func (p *Poller) Close() {
 		one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
 		_, _ = unix.Write(s.wakefd, one)
 		<-s.done
-		unix.Close(s.epfd)
+		s.ep.Close()
 		unix.Close(s.wakefd)
 	}
 }
