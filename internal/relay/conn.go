@@ -190,7 +190,7 @@ func (c *conn) dispatch(req *wirepb.Request) {
 		c.running++
 		c.handlers.Add(1)
 		c.reqMu.Unlock()
-		go c.serve(req)
+		c.r.workers.Go(func() { c.serve(req) })
 		return
 	}
 	c.queue = append(c.queue, req)
@@ -317,7 +317,7 @@ func (c *conn) closeWith(code ws.StatusCode, reason string, endAfter bool) bool 
 func (c *conn) kickLocked() {
 	if !c.writing && (len(c.outBuf) > 0 || len(c.pending) > 0) && !c.closed {
 		c.writing = true
-		go c.flush()
+		c.r.workers.Go(c.flush)
 	}
 }
 

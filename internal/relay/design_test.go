@@ -31,11 +31,15 @@ func TestIdleConnectionsHoldNoGoroutines(t *testing.T) {
 	}
 	// Count the goroutines running server code once the connections
 	// have settled; the poller's loops (one per CPU) and the ping loop
-	// are the relay's fixed cost.
+	// are the relay's fixed cost. Idle workers (at most maxIdleWorkers,
+	// however many connections) end once they stay idle between two
+	// trims: trim twice, as two trim periods of quiet would.
 	fixed := runtime.GOMAXPROCS(0) + 1
 	var server []string
 	for range 100 {
 		time.Sleep(20 * time.Millisecond)
+		e.relay.workers.trim()
+		e.relay.workers.trim()
 		server = serverGoroutines()
 		if len(server) <= fixed {
 			return

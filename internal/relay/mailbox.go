@@ -62,7 +62,7 @@ func (m *mailbox) signal(last store.EnvelopeID) {
 	}
 	m.running = true
 	m.mu.Unlock()
-	go m.run()
+	m.c.r.workers.Go(m.run)
 }
 
 // offer pushes envelopes just stored for this device, in id order, if they

@@ -156,6 +156,7 @@ type Relay struct {
 	wg           sync.WaitGroup
 	pingOnce     sync.Once
 	stopPing     chan struct{}
+	workers      workers // runs requests, writers and mailbox reads
 }
 
 type linkGrant struct{ account store.AccountID }
@@ -268,12 +269,17 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 	if r.poller != nil {
 		r.poller.Close()
 	}
+	r.workers.close()
 	return ctx.Err()
 }
 
 // pingTick is how often the ping loop looks for connections due a ping; a
 // ping is late by at most this much.
 const pingTick = time.Second
+
+// workerTrimTicks is how many ping ticks pass between trims of the idle
+// workers: a worker idle this long is not part of the current load.
+const workerTrimTicks = 10
 
 // pingLoop pings every connection once per PingInterval, from one goroutine
 // for the whole relay rather than one per connection, and drops a
@@ -282,11 +288,15 @@ func (r *Relay) pingLoop() {
 	t := time.NewTicker(min(pingTick, r.cfg.PingInterval, r.cfg.PingTimeout))
 	defer t.Stop()
 	var due, dead []*conn
+	ticks := 0
 	for {
 		select {
 		case <-r.stopPing:
 			return
 		case <-t.C:
+		}
+		if ticks++; ticks%workerTrimTicks == 0 {
+			r.workers.trim()
 		}
 		now := r.now()
 		due, dead = due[:0], dead[:0]
