@@ -2,8 +2,8 @@ package relay
 
 import (
 	"sync"
-	"time"
 	"testing"
+	"time"
 )
 
 func (p *workers) idleCount() int {
