@@ -30,9 +30,17 @@
 // One writer goroutine runs every change. It gathers the changes that are
 // waiting into one batch, assigns ids, commits the batch with an fsync
 // (pebble.Sync) and only then answers the callers: group commit, as in
-// store/sqlite. A batch of acks alone is not fsynced (see Queue.commit). Batches commit one after another, so envelopes become
-// readable in id order within a mailbox; a reader that has seen id N never
-// later finds a smaller id appear.
+// store/sqlite. A batch of acks alone is not fsynced (see Queue.commit).
+// (Applying the next batch while the last one's fsync runs, with pebble's
+// ApplyNoSyncWait, was measured: higher latency at 10,000 sends/s, no
+// clear gain in throughput; see BENCHMARKS.md.)
+//
+// Pebble makes a batch visible before its fsync ends. Read returns only
+// envelopes whose batch is durable (each mailbox remembers the last such
+// id), so that no device ever sees an envelope, or its id, that a crash
+// could take back and give to another envelope. Batches apply one after
+// another, so envelopes become readable in id order within a mailbox; a
+// reader that has seen id N never later finds a smaller id appear.
 //
 // How many envelopes each mailbox holds is kept in memory, counted from
 // the keys when the queue opens; the mailbox limit is checked against it.
@@ -132,8 +140,9 @@ type Queue struct {
 
 // box is what the queue keeps in memory of one mailbox.
 type box struct {
-	count int    // envelopes held
-	next  uint64 // the next envelope's id
+	count  int    // envelopes held
+	next   uint64 // the next envelope's id
+	synced uint64 // the last id whose batch is durable: Read stops there
 }
 
 var _ store.Mailboxes = (*Queue)(nil)
@@ -217,6 +226,11 @@ func (q *Queue) load(boxes []Box) error {
 	}
 	if err := it.Close(); err != nil {
 		return err
+	}
+	for _, devs := range q.boxes {
+		for _, st := range devs {
+			st.synced = st.next - 1 // all that is on disk is durable
+		}
 	}
 	if len(orphans) > 0 {
 		batch := q.db.NewBatch()
@@ -306,7 +320,7 @@ func (q *Queue) addBox(b Box, next uint64) {
 		q.boxes[b.Account] = devs
 	}
 	if devs[b.Device] == nil {
-		devs[b.Device] = &box{next: next}
+		devs[b.Device] = &box{next: next, synced: next - 1}
 	}
 }
 
@@ -375,6 +389,7 @@ func (q *Queue) Append(ctx context.Context, envs []*store.Envelope) error {
 			ids[i] = sts[i].next
 			sts[i].count += len(mb.Envs)
 			sts[i].next += uint64(len(mb.Envs))
+			g.marks = append(g.marks, mark{sts[i], sts[i].next - 1})
 		}
 		q.mu.Unlock()
 		for i, mb := range mbs {
@@ -410,20 +425,27 @@ func (q *Queue) Read(ctx context.Context, id store.AccountID, dev store.DeviceID
 	if err := check.ReadLimit(limit); err != nil {
 		return nil, fmt.Errorf("read: %w", err)
 	}
-	if err := q.exists(Box{id, dev}); err != nil {
-		return nil, fmt.Errorf("read: %w", err)
-	}
-	if after == ^store.EnvelopeID(0) {
-		return nil, nil
-	}
 	b := Box{id, dev}
+	q.mu.Lock()
+	st := q.boxes[id][dev]
+	var synced uint64
+	if st != nil {
+		synced = st.synced
+	}
+	q.mu.Unlock()
+	if st == nil {
+		return nil, fmt.Errorf("read: %w", store.ErrNotFound)
+	}
+	if uint64(after) >= synced {
+		return nil, nil // nothing durable past after
+	}
 	done, err := q.reading()
 	if err != nil {
 		return nil, fmt.Errorf("read: %w", err)
 	}
 	defer done()
 	it, err := q.db.NewIterWithContext(ctx, &pebble.IterOptions{
-		LowerBound: envKey(b, uint64(after)+1), UpperBound: boxEnd(b)})
+		LowerBound: envKey(b, uint64(after)+1), UpperBound: envKey(b, synced+1)})
 	if err != nil {
 		return nil, fmt.Errorf("read: %w", err)
 	}
@@ -545,6 +567,13 @@ type op struct {
 type group struct {
 	batch *pebble.Batch // indexed: deletes see the group's own writes
 	val   []byte        // scratch for envelope values
+	marks []mark        // mailboxes whose ids become durable with it
+}
+
+// mark says a mailbox's envelopes up to id are in a group.
+type mark struct {
+	st *box
+	id uint64
 }
 
 // delete deletes the envelopes under keys that exist (in the database or
@@ -632,9 +661,9 @@ func (q *Queue) commit(ops []*op) {
 	// the write-ahead log is written in order, so the next synced commit
 	// makes them durable too, and if a crash comes first, the envelopes
 	// they deleted are delivered again, which at-least-once delivery
-	// allows (clients drop duplicates by envelope id). An envelope's
-	// bytes stay on disk until a flush or compaction either way. Every
-	// other change is fsynced before its caller hears of it.
+	// allows (clients drop duplicates). An envelope's bytes stay on disk
+	// until a flush or compaction either way. Every other change is
+	// fsynced before its caller hears of it.
 	sync := pebble.NoSync
 	for _, o := range ops {
 		if !o.lazy {
@@ -655,6 +684,13 @@ func (q *Queue) commit(ops []*op) {
 		}
 		return
 	}
+	// Durable now (pebble made it visible before the fsync ended): Read
+	// may return these envelopes from here on.
+	q.mu.Lock()
+	for _, m := range g.marks {
+		m.st.synced = max(m.st.synced, m.id)
+	}
+	q.mu.Unlock()
 	for i, o := range ops {
 		o.done <- errs[i]
 	}

@@ -215,3 +215,34 @@ func TestClosed(t *testing.T) {
 		t.Errorf("Err: %v", err)
 	}
 }
+
+// TestReadOnlyDurable: pebble makes a batch visible before its fsync
+// ends; Read must not return an envelope until its batch is durable, or a
+// crash could hand its id to another envelope after a device saw it.
+func TestReadOnlyDurable(t *testing.T) {
+	b := Box{Account: store.AccountID{7}, Device: 1}
+	q := open(t, t.TempDir(), []Box{b}, 100)
+	ids := appendN(t, q, b, 3)
+	// An envelope that is in the database but whose batch has not been
+	// synced yet, as the writer leaves it while the syncer waits.
+	if err := q.db.Set(envKey(b, uint64(ids[2])+1), []byte{0, 0, 0, 100, 'x'}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.Read(t.Context(), b.Account, b.Device, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[2].ID != ids[2] {
+		t.Fatalf("read %d envelopes, want the 3 durable ones", len(got))
+	}
+	if got, _ := q.Read(t.Context(), b.Account, b.Device, ids[2], 10); len(got) != 0 {
+		t.Fatalf("read %d envelopes past the durable ones", len(got))
+	}
+	// Once the syncer marks it durable, it is read.
+	q.mu.Lock()
+	q.boxes[b.Account][b.Device].synced++
+	q.mu.Unlock()
+	if got, _ := q.Read(t.Context(), b.Account, b.Device, ids[2], 10); len(got) != 1 {
+		t.Fatalf("read %d envelopes after the sync, want 1", len(got))
+	}
+}
