@@ -1,0 +1,230 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/sotto-chat/sotto/client"
+	"github.com/sotto-chat/sotto/internal/config"
+	"github.com/sotto-chat/sotto/internal/server"
+	"github.com/sotto-chat/sotto/internal/wire/wirepb"
+	"github.com/sotto-chat/sotto/internal/wsclient"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// startServer runs a real sottod (SQLite and the mailbox queue in a
+// temporary directory) on a loopback port.
+func startServer(t *testing.T) string {
+	t.Helper()
+	cfg := config.Defaults()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
+	cfg.PoWDifficulty = 2
+	ctx := context.Background()
+	s, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-s.Ready()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return "http://" + s.Addr().String()
+}
+
+// device is a client with its store, running.
+type device struct {
+	*client.Client
+	store  *client.MemoryStore
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func newAccount(t *testing.T, url string, opts ...func(*client.Options)) *device {
+	t.Helper()
+	st := client.NewMemoryStore()
+	o := client.Options{Server: url, Store: st}
+	for _, f := range opts {
+		f(&o)
+	}
+	c, err := client.Create(testContext(t), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &device{Client: c, store: st}
+	d.start(t)
+	return d
+}
+
+func (d *device) start(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel, d.done = cancel, make(chan error, 1)
+	go func() { d.done <- d.Run(ctx) }()
+	t.Cleanup(d.stop)
+}
+
+func (d *device) stop() {
+	if d.cancel == nil {
+		return
+	}
+	d.cancel()
+	<-d.done
+	d.cancel = nil
+	d.Close()
+}
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// next returns the next message event, skipping connection events.
+func (d *device) next(t *testing.T) client.Message {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case e := <-d.Events():
+			switch e := e.(type) {
+			case client.MessageEvent:
+				return e.Message
+			case client.UndecryptableEvent:
+				t.Fatalf("undecryptable: %v", e.Err)
+			}
+		case <-timeout:
+			t.Fatal("no message within 20 s")
+		}
+	}
+}
+
+// quiet checks that no message arrives for a moment.
+func (d *device) quiet(t *testing.T, wait time.Duration) {
+	t.Helper()
+	timeout := time.After(wait)
+	for {
+		select {
+		case e := <-d.Events():
+			if m, ok := e.(client.MessageEvent); ok {
+				t.Fatalf("unexpected message %q", m.Message.Text)
+			}
+		case <-timeout:
+			return
+		}
+	}
+}
+
+func TestTwoAccountsTalk(t *testing.T) {
+	url := startServer(t)
+	ctx := testContext(t)
+	alice, bob := newAccount(t, url), newAccount(t, url)
+
+	sent, err := alice.SendText(ctx, bob.Account(), "hello Bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := bob.next(t)
+	if got.Text != "hello Bob" || got.With != alice.Account() || got.Outgoing || got.ID != sent.ID || got.FromDevice != alice.Device() {
+		t.Fatalf("Bob got %+v", got)
+	}
+	// Bob replies on the session Alice started; then they go back and
+	// forth.
+	for i := range 5 {
+		if _, err := bob.SendText(ctx, alice.Account(), fmt.Sprintf("reply %d", i)); err != nil {
+			t.Fatal(err)
+		}
+		if m := alice.next(t); m.Text != fmt.Sprintf("reply %d", i) || m.With != bob.Account() {
+			t.Fatalf("Alice got %+v", m)
+		}
+		if _, err := alice.SendText(ctx, bob.Account(), fmt.Sprintf("answer %d", i)); err != nil {
+			t.Fatal(err)
+		}
+		if m := bob.next(t); m.Text != fmt.Sprintf("answer %d", i) {
+			t.Fatalf("Bob got %+v", m)
+		}
+	}
+	// Both keep the whole conversation, in order.
+	for _, d := range []*device{alice, bob} {
+		other := bob.Account()
+		if d == bob {
+			other = alice.Account()
+		}
+		msgs, err := d.Messages(ctx, other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != 11 || msgs[0].Text != "hello Bob" || msgs[10].Text != "answer 4" {
+			t.Fatalf("%d messages stored", len(msgs))
+		}
+	}
+}
+
+func TestOfflineDeviceCatchesUpInOrder(t *testing.T) {
+	url := startServer(t)
+	ctx := testContext(t)
+	alice, bob := newAccount(t, url), newAccount(t, url)
+	bob.stop()
+	const n = 30
+	for i := range n {
+		if _, err := alice.SendText(ctx, bob.Account(), fmt.Sprintf("message %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Bob comes back with the same store.
+	c, err := client.Open(ctx, client.Options{Server: url, Store: bob.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob = &device{Client: c, store: bob.store}
+	bob.start(t)
+	for i := range n {
+		if m := bob.next(t); m.Text != fmt.Sprintf("message %d", i) {
+			t.Fatalf("message %d: got %q", i, m.Text)
+		}
+	}
+	// Acked: a restart brings nothing again.
+	bob.stop()
+	c, err = client.Open(ctx, client.Options{Server: url, Store: bob.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob = &device{Client: c, store: bob.store}
+	bob.start(t)
+	bob.quiet(t, 500*time.Millisecond)
+}
+
+func TestContactsOnly(t *testing.T) {
+	url := startServer(t)
+	ctx := testContext(t)
+	alice := newAccount(t, url)
+	carol := newAccount(t, url, func(o *client.Options) { o.ContactsOnly = true })
+	// Alice does not hold Carol's profile key: the server refuses.
+	_, err := alice.SendText(ctx, carol.Account(), "hi")
+	if wsclient.Code(err) != wirepb.Code_FORBIDDEN {
+		t.Fatalf("a non-contact's send to a contacts-only account: %v, want FORBIDDEN", err)
+	}
+	// Carol writes to Alice, sharing her profile key; now Alice can answer.
+	if _, err := carol.SendText(ctx, alice.Account(), "hello Alice"); err != nil {
+		t.Fatal(err)
+	}
+	if m := alice.next(t); m.Text != "hello Alice" {
+		t.Fatalf("Alice got %q", m.Text)
+	}
+	if _, err := alice.SendText(ctx, carol.Account(), "hi Carol"); err != nil {
+		t.Fatal(err)
+	}
+	if m := carol.next(t); m.Text != "hi Carol" {
+		t.Fatalf("Carol got %q", m.Text)
+	}
+}

@@ -1,0 +1,364 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sotto-chat/sotto/client/internal/content"
+	"github.com/sotto-chat/sotto/client/internal/content/contentpb"
+	"github.com/sotto-chat/sotto/internal/keys"
+	"github.com/sotto-chat/sotto/internal/ratchet"
+	"github.com/sotto-chat/sotto/internal/sealed"
+	"github.com/sotto-chat/sotto/internal/session"
+	"github.com/sotto-chat/sotto/internal/wire/wirepb"
+	"github.com/sotto-chat/sotto/internal/wsclient"
+)
+
+// Run keeps this device connected until ctx ends: it drains the mailbox,
+// then receives what arrives, decrypts it, stores it, reports it on
+// Events, and acknowledges it (so the server deletes it). A dropped
+// connection is made again after a growing wait. It returns ctx's error.
+func (c *Client) Run(ctx context.Context) error {
+	wait := reconnectMin
+	for {
+		err := c.session(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.emit(ctx, DisconnectedEvent{Err: err})
+		c.log.Info("disconnected; reconnecting", "err", err, "in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(wait*2, reconnectMax)
+		if err == nil {
+			wait = reconnectMin
+		}
+	}
+}
+
+// session is one connection's life.
+func (c *Client) session(ctx context.Context) error {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := c.authenticate(ctx, conn); err != nil {
+		return err
+	}
+	c.connMu.Lock()
+	c.conn = conn
+	c.connMu.Unlock()
+	defer func() {
+		c.connMu.Lock()
+		if c.conn == conn {
+			c.conn = nil
+		}
+		c.connMu.Unlock()
+	}()
+	c.emit(ctx, ConnectedEvent{})
+	if err := c.replenishPreKeys(ctx, conn); err != nil {
+		c.log.Warn("prekey upload failed", "err", err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-conn.Done():
+			return conn.Err()
+		case p := <-conn.Pushes():
+			if err := c.handlePush(ctx, conn, p); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (c *Client) handlePush(ctx context.Context, conn *wsclient.Conn, p *wirepb.Push) error {
+	switch b := p.GetBody().(type) {
+	case *wirepb.Push_Envelopes:
+		var ids []uint64
+		for _, e := range b.Envelopes.GetEnvelopes() {
+			if err := c.receive(ctx, e.GetContent()); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				// The store failed: leave the envelope unacked, so it
+				// comes again.
+				var ue undecryptable
+				if !errors.As(err, &ue) {
+					return err
+				}
+				c.log.Info("dropped an envelope that does not open", "err", ue.err)
+				c.emit(ctx, UndecryptableEvent{Err: ue.err})
+			}
+			ids = append(ids, e.GetId())
+		}
+		if len(ids) > 0 {
+			if _, err := c.do(ctx, conn, &wirepb.Ack{Ids: ids}); err != nil {
+				return fmt.Errorf("client: ack: %w", err)
+			}
+		}
+	case *wirepb.Push_PrekeysLow:
+		if err := c.replenishPreKeys(ctx, conn); err != nil {
+			c.log.Warn("prekey upload failed", "err", err)
+		}
+	}
+	return nil
+}
+
+// undecryptable wraps why an envelope does not open: it is dropped (and
+// acked), unlike a failure to store, after which it comes again.
+type undecryptable struct{ err error }
+
+func (u undecryptable) Error() string { return u.err.Error() }
+
+// receive opens one sealed envelope, decrypts it, and stores what it
+// says together with the advanced session, all at once.
+func (c *Client) receive(ctx context.Context, env []byte) error {
+	now := time.Now()
+	local := sealed.Local{Identity: c.identity, ACI: sealed.ACI(c.account), Device: sealed.DeviceID(c.device)}
+	sender, u, err := sealed.Unseal(env, local, c.trust, now)
+	if err != nil {
+		return undecryptable{fmt.Errorf("unseal: %w", err)}
+	}
+	aci, err := sealed.ParseServiceID(sender.UUID)
+	if err != nil {
+		return undecryptable{fmt.Errorf("sender: %w", err)}
+	}
+	from, dev := AccountID(aci.UUID()), DeviceID(sender.Device)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, err := c.sessionLocked(ctx, from, dev)
+	if err != nil {
+		return err
+	}
+	// Decrypt a copy: the stored record changes only if all is stored.
+	work := &session.Record{}
+	if b, err := r.MarshalBinary(); err != nil {
+		return err
+	} else if err := work.UnmarshalBinary(b); err != nil {
+		return err
+	}
+	var plaintext []byte
+	var writes []Write
+	switch u.Type() {
+	case sealed.TypePreKey:
+		pm, err := ratchet.ParsePreKeyMessage(u.Contents())
+		if err != nil {
+			return undecryptable{err}
+		}
+		res, err := work.DecryptPreKey(rand.Reader, &session.Local{Identity: c.identity, RegistrationID: c.registrationID,
+			PreKeys: storePreKeys{ctx, c.store}}, pm)
+		if err != nil {
+			return undecryptable{err}
+		}
+		if !res.RemoteIdentity.Equal(sender.IdentityKey) {
+			return undecryptable{errors.New("the session's identity is not the certificate's")}
+		}
+		plaintext = res.Plaintext
+		if res.HasPreKey {
+			writes = append(writes, Write{Key: preKeyKey("ec", uint32(res.PreKeyID))})
+		}
+		if res.NewSession {
+			// A one-time KEM prekey goes once used; the last-resort one
+			// (id 1, made at registration) stays.
+			if res.KEMPreKeyID != 1 {
+				writes = append(writes, Write{Key: preKeyKey("kem", uint32(res.KEMPreKeyID))})
+			}
+		}
+	case sealed.TypeWhisper:
+		m, err := ratchet.ParseMessage(u.Contents())
+		if err != nil {
+			return undecryptable{err}
+		}
+		if plaintext, err = work.Decrypt(rand.Reader, m); err != nil {
+			return undecryptable{err}
+		}
+	default:
+		return undecryptable{fmt.Errorf("content type %d", u.Type())}
+	}
+	cont, err := content.Decode(plaintext)
+	if err != nil {
+		return undecryptable{err}
+	}
+	w, err := sessionWrite(from, dev, work)
+	if err != nil {
+		return err
+	}
+	writes = append(writes, w)
+
+	var events []Event
+	ct, err := c.contact(ctx, from)
+	if err != nil {
+		return err
+	}
+	ctChanged := false
+	if pk := cont.GetProfileKey(); len(pk) > 0 && string(pk) != string(ct.ProfileKey) {
+		ct.ProfileKey, ctChanged = pk, true
+	}
+	if len(ct.Identity) == 0 {
+		ct.Identity, ctChanged = sender.IdentityKey.Bytes(), true
+	}
+	if cur := work.Current(); cur != nil {
+		if reg := cur.RemoteRegistrationID(); ct.Devices[dev] != reg {
+			// Replies go to this device on the session it started.
+			if ct.Devices == nil {
+				ct.Devices = map[DeviceID]uint32{}
+			}
+			ct.Devices[dev], ctChanged = reg, true
+		}
+	}
+	if from == c.account {
+		ctChanged = false // our own devices are not contacts
+	}
+	switch b := cont.GetBody().(type) {
+	case *contentpb.Content_Data:
+		m, fresh, w, err := c.newMessage(ctx, from, b.Data, false, dev, now)
+		if err != nil {
+			return err
+		}
+		if fresh {
+			writes = append(writes, w...)
+			events = append(events, MessageEvent{m})
+		}
+	case *contentpb.Content_Sync:
+		if from != c.account {
+			return undecryptable{errors.New("a sync message from another account")}
+		}
+		s := b.Sync.GetSent()
+		m, fresh, w, err := c.newMessage(ctx, AccountID(s.GetRecipient()), s.GetMessage(), true, dev, now)
+		if err != nil {
+			return err
+		}
+		if fresh {
+			writes = append(writes, w...)
+			events = append(events, MessageEvent{m})
+		}
+	}
+	if ctChanged {
+		writes = append(writes, Write{contactKey(from), marshalJSON(ct)})
+	}
+	if err := c.store.Apply(ctx, writes); err != nil {
+		return fmt.Errorf("client: store a received message: %w", err)
+	}
+	*r = *work
+	for _, e := range events {
+		c.emit(ctx, e)
+	}
+	return nil
+}
+
+// newMessage makes the record of a message and reports whether it is new
+// (a message id seen before in the conversation is a duplicate).
+func (c *Client) newMessage(ctx context.Context, with AccountID, d *contentpb.DataMessage, outgoing bool, dev DeviceID, now time.Time) (Message, bool, []Write, error) {
+	m := Message{ID: MessageID(d.GetId()), With: with, Outgoing: outgoing, FromDevice: dev, Text: d.GetText(),
+		SentAt: msTime(d.GetSentAt()), ReceivedAt: now}
+	if _, err := c.store.Get(ctx, seenKey(with, m.ID)); err == nil {
+		return m, false, nil, nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return m, false, nil, fmt.Errorf("client: %w", err)
+	}
+	k := messageKey(&m)
+	return m, true, []Write{{k, marshalJSON(recordOf(&m))}, {seenKey(with, m.ID), []byte(k)}}, nil
+}
+
+// emit hands an event to the reader of Events, waiting while it is busy.
+func (c *Client) emit(ctx context.Context, e Event) {
+	select {
+	case c.events <- e:
+	case <-ctx.Done():
+	}
+}
+
+// replenishPreKeys uploads a batch of one-time prekeys when the server
+// holds fewer than preKeyLowWater of either kind.
+func (c *Client) replenishPreKeys(ctx context.Context, conn *wsclient.Conn) error {
+	resp, err := c.do(ctx, conn, &wirepb.GetPreKeyCount{})
+	if err != nil {
+		return err
+	}
+	n := resp.GetPrekeyCount()
+	if n.GetEc() >= preKeyLowWater && n.GetKem() >= preKeyLowWater {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, err := c.store.Get(ctx, keyAccount)
+	if err != nil {
+		return err
+	}
+	var rec accountRecord
+	if err := jsonUnmarshal(b, &rec); err != nil {
+		return err
+	}
+	up := &wirepb.UploadPreKeys{}
+	var writes []Write
+	now := time.Now()
+	for range preKeyBatch {
+		id := rec.NextPreKeyID
+		rec.NextPreKeyID++
+		pk, err := keys.GeneratePreKey(rand.Reader, keys.PreKeyID(id))
+		if err != nil {
+			return err
+		}
+		kpk, err := keys.GenerateKEMPreKey(rand.Reader, c.identity.Private, keys.DefaultKEM, keys.KEMPreKeyID(id), now)
+		if err != nil {
+			return err
+		}
+		pkb, err := pk.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		kpkb, err := kpk.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		writes = append(writes, Write{preKeyKey("ec", id), pkb}, Write{preKeyKey("kem", id), kpkb})
+		up.OneTimeEc = append(up.OneTimeEc, &wirepb.PreKey{Id: id, Key: pk.Key.Public.Bytes()})
+		up.OneTimeKem = append(up.OneTimeKem, &wirepb.KEMPreKey{Id: id, Key: kpk.Key.Public.Bytes(), Signature: kpk.Signature[:]})
+	}
+	writes = append(writes, Write{keyAccount, marshalJSON(&rec)})
+	// Stored before uploading: a key the server hands out must be here.
+	if err := c.store.Apply(ctx, writes); err != nil {
+		return err
+	}
+	if _, err := c.do(ctx, conn, up); err != nil {
+		return fmt.Errorf("upload prekeys: %w", err)
+	}
+	return nil
+}
+
+// Messages returns the conversation with an account, oldest first.
+func (c *Client) Messages(ctx context.Context, with AccountID) ([]Message, error) {
+	var out []Message
+	err := c.store.Scan(ctx, prefixMessage+with.String()+"/", func(k string, v []byte) error {
+		var r messageRecord
+		if err := jsonUnmarshal(v, &r); err != nil {
+			return fmt.Errorf("stored message %s: %w", strings.TrimPrefix(k, prefixMessage), err)
+		}
+		m, err := r.message()
+		if err != nil {
+			return err
+		}
+		out = append(out, m)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	return out, nil
+}
+
+func msTime(ms int64) time.Time { return time.UnixMilli(ms) }
+func nsTime(ns int64) time.Time { return time.Unix(0, ns) }

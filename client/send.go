@@ -1,0 +1,336 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/sotto-chat/sotto/client/internal/content"
+	"github.com/sotto-chat/sotto/client/internal/content/contentpb"
+	"github.com/sotto-chat/sotto/internal/access"
+	"github.com/sotto-chat/sotto/internal/keys"
+	"github.com/sotto-chat/sotto/internal/ratchet"
+	"github.com/sotto-chat/sotto/internal/sealed"
+	"github.com/sotto-chat/sotto/internal/session"
+	"github.com/sotto-chat/sotto/internal/wire/wirepb"
+	"github.com/sotto-chat/sotto/internal/wsclient"
+	"github.com/sotto-chat/sotto/internal/x3dh"
+)
+
+// maxSendAttempts bounds the retries of a send whose device list was
+// stale (each retry follows the server's list of missing, extra and stale
+// devices; a second mismatch means the devices changed again meanwhile).
+const maxSendAttempts = 3
+
+// ErrNoDevices is returned for an account the server knows no devices of.
+var ErrNoDevices = errors.New("client: the account has no devices")
+
+// SendText sends a text message to an account and stores it in the
+// conversation. It returns once the server has stored the message for
+// every device of the recipient.
+func (c *Client) SendText(ctx context.Context, to AccountID, text string) (Message, error) {
+	now := time.Now()
+	m := Message{ID: newMessageID(), With: to, Outgoing: true, FromDevice: c.device, Text: text,
+		SentAt: now.Truncate(time.Millisecond), ReceivedAt: now}
+	body := &contentpb.Content{ProfileKey: c.profileKey, Body: &contentpb.Content_Data{Data: &contentpb.DataMessage{
+		Id: m.ID[:], SentAt: m.SentAt.UnixMilli(), Text: text}}}
+	plaintext, err := content.Encode(body)
+	if err != nil {
+		return Message{}, fmt.Errorf("client: %w", err)
+	}
+	if err := c.send(ctx, to, plaintext); err != nil {
+		return Message{}, err
+	}
+	rec := recordOf(&m)
+	if err := c.store.Apply(ctx, []Write{{messageKey(&m), marshalJSON(rec)}, {seenKey(to, m.ID), []byte(messageKey(&m))}}); err != nil {
+		return m, fmt.Errorf("client: store the sent message: %w", err)
+	}
+	return m, nil
+}
+
+// send encrypts plaintext for every device of the account and sends it
+// sealed, following the server's corrections to the device list.
+func (c *Client) send(ctx context.Context, to AccountID, plaintext []byte) error {
+	cert, err := c.certificate(ctx)
+	if err != nil {
+		return err
+	}
+	anon, err := c.anonConn(ctx)
+	if err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		ct, err := c.contact(ctx, to)
+		if err != nil {
+			return err
+		}
+		if len(ct.Devices) == 0 {
+			if err := c.startSessions(ctx, anon, ct, 0); err != nil {
+				return err
+			}
+		}
+		req, err := c.seal(ctx, ct, cert, plaintext)
+		if err != nil {
+			return err
+		}
+		_, err = c.do(ctx, anon, req)
+		var se *wsclient.StatusError
+		if err == nil || attempt == maxSendAttempts || !errors.As(err, &se) || se.Code != wirepb.Code_MISMATCHED_DEVICES {
+			if err != nil {
+				return fmt.Errorf("client: send: %w", err)
+			}
+			return nil
+		}
+		if err := c.fixDevices(ctx, anon, ct, se.Status.GetMismatches()); err != nil {
+			return err
+		}
+	}
+}
+
+// seal encrypts plaintext with the session of each of the contact's
+// devices and seals each ciphertext (sealed sender v1).
+func (c *Client) seal(ctx context.Context, ct *contactRecord, cert *sealed.SenderCertificate, plaintext []byte) (*wirepb.Send, error) {
+	to := AccountID(ct.Account)
+	identity, err := keys.ParsePublicKey(ct.Identity)
+	if err != nil {
+		return nil, fmt.Errorf("client: contact identity: %w", err)
+	}
+	req := &wirepb.Send{Recipient: to[:]}
+	if len(ct.ProfileKey) > 0 {
+		k, err := access.Derive(ct.ProfileKey)
+		if err != nil {
+			return nil, err
+		}
+		req.AccessKey = k[:]
+	}
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var writes []Write
+	for _, dev := range slices.Sorted(maps.Keys(ct.Devices)) {
+		r, err := c.sessionLocked(ctx, to, dev)
+		if err != nil {
+			return nil, err
+		}
+		typ, body, err := r.Encrypt(plaintext, now)
+		if err != nil {
+			return nil, fmt.Errorf("client: encrypt for device %d: %w", dev, err)
+		}
+		st := sealed.TypeWhisper
+		if typ == ratchet.TypePreKey {
+			st = sealed.TypePreKey
+		}
+		usmc, err := sealed.NewUSMC(st, cert, body, sealed.HintResendable, nil)
+		if err != nil {
+			return nil, err
+		}
+		msg, err := sealed.SealV1(rand.Reader, usmc, identity, c.identity)
+		if err != nil {
+			return nil, fmt.Errorf("client: seal for device %d: %w", dev, err)
+		}
+		req.Envelopes = append(req.Envelopes, &wirepb.OutgoingEnvelope{DeviceId: uint32(dev), RegistrationId: ct.Devices[dev], Content: msg})
+		w, err := sessionWrite(to, dev, r)
+		if err != nil {
+			return nil, err
+		}
+		writes = append(writes, w)
+	}
+	// The ratchets advanced: store them before the envelopes leave, so
+	// that a crash never reuses a message key.
+	if err := c.store.Apply(ctx, writes); err != nil {
+		return nil, fmt.Errorf("client: store sessions: %w", err)
+	}
+	return req, nil
+}
+
+// fixDevices applies the server's corrections: sessions with extra and
+// stale devices go; missing and stale ones get new sessions.
+func (c *Client) fixDevices(ctx context.Context, anon *wsclient.Conn, ct *contactRecord, ms []*wirepb.RecipientMismatch) error {
+	to := AccountID(ct.Account)
+	var writes []Write
+	var fetch []DeviceID
+	c.mu.Lock()
+	for _, m := range ms {
+		if AccountID(m.GetAccountId()) != to {
+			continue
+		}
+		for _, d := range append(slices.Clone(m.GetExtra()), m.GetStale()...) {
+			dev := DeviceID(d)
+			delete(ct.Devices, dev)
+			delete(c.sessions, addr{to, dev})
+			writes = append(writes, Write{Key: sessionKey(to, dev)})
+		}
+		for _, d := range append(slices.Clone(m.GetMissing()), m.GetStale()...) {
+			fetch = append(fetch, DeviceID(d))
+		}
+	}
+	c.mu.Unlock()
+	writes = append(writes, Write{contactKey(to), marshalJSON(ct)})
+	if err := c.store.Apply(ctx, writes); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	for _, dev := range fetch {
+		if err := c.startSessions(ctx, anon, ct, dev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startSessions fetches the bundles of one device of the contact (dev) or
+// of all (0) and starts a session with each (PQXDH as initiator).
+func (c *Client) startSessions(ctx context.Context, anon *wsclient.Conn, ct *contactRecord, dev DeviceID) error {
+	to := AccountID(ct.Account)
+	resp, err := c.do(ctx, anon, &wirepb.GetBundles{AccountId: to[:], DeviceId: uint32(dev)})
+	if wsclient.Code(err) == wirepb.Code_NOT_FOUND {
+		return fmt.Errorf("client: no account %s on this server", to)
+	}
+	if err != nil {
+		return fmt.Errorf("client: get bundles: %w", err)
+	}
+	bs := resp.GetBundles()
+	identity, err := keys.ParsePublicKey(bs.GetIdentityKey())
+	if err != nil {
+		return fmt.Errorf("client: bundles: identity key: %w", err)
+	}
+	if len(ct.Identity) > 0 && !slices.Equal(ct.Identity, identity.Bytes()) {
+		// Re-registered, or someone else: sessions start over with the
+		// new key. (Verification and its warning build on this.)
+		c.log.Info("contact identity key changed", "contact", to.String())
+	}
+	ct.Identity = identity.Bytes()
+	if len(bs.GetBundles()) == 0 {
+		return ErrNoDevices
+	}
+	if ct.Devices == nil {
+		ct.Devices = map[DeviceID]uint32{}
+	}
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var writes []Write
+	for _, b := range bs.GetBundles() {
+		xb, err := toBundle(identity, b)
+		if err != nil {
+			return err
+		}
+		r := &session.Record{}
+		if err := r.Initiate(rand.Reader, c.identity, c.registrationID, xb, now); err != nil {
+			return fmt.Errorf("client: session with device %d: %w", b.GetDeviceId(), err)
+		}
+		d := DeviceID(b.GetDeviceId())
+		c.sessions[addr{to, d}] = r
+		ct.Devices[d] = b.GetRegistrationId()
+		w, err := sessionWrite(to, d, r)
+		if err != nil {
+			return err
+		}
+		writes = append(writes, w)
+	}
+	writes = append(writes, Write{contactKey(to), marshalJSON(ct)})
+	if err := c.store.Apply(ctx, writes); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	return nil
+}
+
+func toBundle(identity keys.PublicKey, b *wirepb.Bundle) (*x3dh.Bundle, error) {
+	spk, err := keys.ParsePublicKey(b.GetSignedPrekey().GetKey())
+	if err != nil {
+		return nil, fmt.Errorf("client: bundle of device %d: signed prekey: %w", b.GetDeviceId(), err)
+	}
+	kem, err := keys.ParseKEMPublicKey(b.GetKemPrekey().GetKey())
+	if err != nil {
+		return nil, fmt.Errorf("client: bundle of device %d: KEM prekey: %w", b.GetDeviceId(), err)
+	}
+	xb := &x3dh.Bundle{RegistrationID: b.GetRegistrationId(), DeviceID: b.GetDeviceId(), IdentityKey: identity,
+		SignedPreKeyID: keys.SignedPreKeyID(b.GetSignedPrekey().GetId()), SignedPreKey: spk, SignedPreKeySignature: b.GetSignedPrekey().GetSignature(),
+		KEMPreKeyID: keys.KEMPreKeyID(b.GetKemPrekey().GetId()), KEMPreKey: kem, KEMPreKeySignature: b.GetKemPrekey().GetSignature()}
+	if otk := b.GetOneTimePrekey(); otk != nil {
+		pk, err := keys.ParsePublicKey(otk.GetKey())
+		if err != nil {
+			return nil, fmt.Errorf("client: bundle of device %d: one-time prekey: %w", b.GetDeviceId(), err)
+		}
+		xb.HasPreKey, xb.PreKeyID, xb.PreKey = true, keys.PreKeyID(otk.GetId()), pk
+	}
+	return xb, nil
+}
+
+// contact loads what this device knows of an account (an empty record
+// for one it never met).
+func (c *Client) contact(ctx context.Context, a AccountID) (*contactRecord, error) {
+	b, err := c.store.Get(ctx, contactKey(a))
+	if errors.Is(err, ErrNotFound) {
+		return &contactRecord{Account: a[:]}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	ct := &contactRecord{}
+	if err := jsonUnmarshal(b, ct); err != nil || len(ct.Account) != len(a) {
+		return nil, fmt.Errorf("client: stored contact %s is malformed", a)
+	}
+	return ct, nil
+}
+
+// sessionLocked returns the session with a device, from memory or the
+// store (an empty record if there is none). c.mu is held.
+func (c *Client) sessionLocked(ctx context.Context, a AccountID, d DeviceID) (*session.Record, error) {
+	if r, ok := c.sessions[addr{a, d}]; ok {
+		return r, nil
+	}
+	r := &session.Record{}
+	b, err := c.store.Get(ctx, sessionKey(a, d))
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("client: %w", err)
+	default:
+		if err := r.UnmarshalBinary(b); err != nil {
+			return nil, fmt.Errorf("client: stored session with %s.%d: %w", a, d, err)
+		}
+	}
+	c.sessions[addr{a, d}] = r
+	return r, nil
+}
+
+func sessionWrite(a AccountID, d DeviceID, r *session.Record) (Write, error) {
+	b, err := r.MarshalBinary()
+	if err != nil {
+		return Write{}, fmt.Errorf("client: session with %s.%d: %w", a, d, err)
+	}
+	return Write{sessionKey(a, d), b}, nil
+}
+
+// certificate returns a sender certificate valid for a while yet,
+// fetching a new one when needed.
+func (c *Client) certificate(ctx context.Context) (*sealed.SenderCertificate, error) {
+	c.mu.Lock()
+	cert := c.cert
+	c.mu.Unlock()
+	if cert != nil && time.Until(cert.Expires()) > certificateMargin {
+		return cert, nil
+	}
+	err := c.withAuth(ctx, func(conn *wsclient.Conn) error {
+		resp, err := c.do(ctx, conn, &wirepb.GetSenderCertificate{})
+		if err != nil {
+			return fmt.Errorf("client: sender certificate: %w", err)
+		}
+		cert, err = sealed.ParseSenderCertificate(resp.GetSenderCertificate().GetCertificate())
+		if err != nil {
+			return fmt.Errorf("client: sender certificate: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.cert = cert
+	c.mu.Unlock()
+	return cert, nil
+}

@@ -1,0 +1,96 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// ErrNotFound is returned by a Store's Get for a key it does not hold.
+var ErrNotFound = errors.New("client: not found")
+
+// Store keeps a client's state: its keys, sessions, contacts and history.
+// Keys are strings in an order the client relies on (Scan returns them
+// sorted); values are opaque bytes. Apply writes a set of changes all or
+// none. Implementations: NewMemoryStore here; an encrypted SQLite file for
+// native builds and IndexedDB for the web client behind the same interface.
+type Store interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Scan calls fn for every key with the prefix, in key order, until
+	// fn returns an error (which Scan returns).
+	Scan(ctx context.Context, prefix string, fn func(key string, value []byte) error) error
+	// Apply makes every write, atomically.
+	Apply(ctx context.Context, writes []Write) error
+	Close() error
+}
+
+// Write is one change: Value nil deletes Key.
+type Write struct {
+	Key   string
+	Value []byte
+}
+
+// MemoryStore is a Store in memory, for tests and for clients that keep
+// nothing (bots that start fresh). It is safe for concurrent use.
+type MemoryStore struct {
+	mu sync.RWMutex
+	m  map[string][]byte
+}
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore { return &MemoryStore{m: map[string][]byte{}} }
+
+func (s *MemoryStore) Get(ctx context.Context, key string) ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, ok := s.m[key]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return slices.Clone(v), nil
+}
+
+func (s *MemoryStore) Scan(ctx context.Context, prefix string, fn func(string, []byte) error) error {
+	s.mu.RLock()
+	var keys []string
+	for k := range s.m {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	s.mu.RUnlock()
+	slices.Sort(keys)
+	for _, k := range keys {
+		s.mu.RLock()
+		v, ok := s.m[k]
+		v = slices.Clone(v)
+		s.mu.RUnlock()
+		if !ok {
+			continue
+		}
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *MemoryStore) Apply(ctx context.Context, writes []Write) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range writes {
+		if w.Value == nil {
+			delete(s.m, w.Key)
+		} else {
+			s.m[w.Key] = slices.Clone(w.Value)
+		}
+	}
+	return nil
+}
+
+func (s *MemoryStore) Close() error { return nil }
