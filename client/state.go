@@ -66,7 +66,9 @@ type messageRecord struct {
 	ReceivedAt int64  `json:"received_at"` // ns
 }
 
-func preKeyKey(kind string, id uint32) string { return fmt.Sprintf("%s%s/%08x", prefixPreKey, kind, id) }
+func preKeyKey(kind string, id uint32) string {
+	return fmt.Sprintf("%s%s/%08x", prefixPreKey, kind, id)
+}
 
 func sessionKey(a AccountID, d DeviceID) string {
 	return fmt.Sprintf("%s%s/%03d", prefixSession, a, d)
