@@ -3,45 +3,17 @@ package client_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/sotto-chat/sotto/client"
-	"github.com/sotto-chat/sotto/internal/config"
-	"github.com/sotto-chat/sotto/internal/server"
 	"github.com/sotto-chat/sotto/internal/wire/wirepb"
 	"github.com/sotto-chat/sotto/internal/wsclient"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// startServer runs a real sottod (SQLite and the mailbox queue in a
-// temporary directory) on a loopback port.
-func startServer(t *testing.T) string {
-	t.Helper()
-	cfg := config.Defaults()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir()
-	cfg.PoWDifficulty = 2
-	ctx := context.Background()
-	s, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	<-s.Ready()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
-	return "http://" + s.Addr().String()
-}
 
 // device is a client with its store, running.
 type device struct {
@@ -126,7 +98,7 @@ func (d *device) quiet(t *testing.T, wait time.Duration) {
 }
 
 func TestTwoAccountsTalk(t *testing.T) {
-	url := startServer(t)
+	url := client.StartTestServer(t)
 	ctx := testContext(t)
 	alice, bob := newAccount(t, url), newAccount(t, url)
 
@@ -171,7 +143,7 @@ func TestTwoAccountsTalk(t *testing.T) {
 }
 
 func TestOfflineDeviceCatchesUpInOrder(t *testing.T) {
-	url := startServer(t)
+	url := client.StartTestServer(t)
 	ctx := testContext(t)
 	alice, bob := newAccount(t, url), newAccount(t, url)
 	bob.stop()
@@ -205,7 +177,7 @@ func TestOfflineDeviceCatchesUpInOrder(t *testing.T) {
 }
 
 func TestContactsOnly(t *testing.T) {
-	url := startServer(t)
+	url := client.StartTestServer(t)
 	ctx := testContext(t)
 	alice := newAccount(t, url)
 	carol := newAccount(t, url, func(o *client.Options) { o.ContactsOnly = true })

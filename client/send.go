@@ -36,11 +36,9 @@ func (c *Client) SendText(ctx context.Context, to AccountID, text string) (Messa
 	now := time.Now()
 	m := Message{ID: newMessageID(), With: to, Outgoing: true, FromDevice: c.device, Text: text,
 		SentAt: now.Truncate(time.Millisecond), ReceivedAt: now}
-	body := &contentpb.Content{ProfileKey: c.profileKey, Body: &contentpb.Content_Data{Data: &contentpb.DataMessage{
-		Id: m.ID[:], SentAt: m.SentAt.UnixMilli(), Text: text}}}
-	plaintext, err := content.Encode(body)
+	plaintext, err := c.encodeText(m.ID, m.SentAt, text)
 	if err != nil {
-		return Message{}, fmt.Errorf("client: %w", err)
+		return Message{}, err
 	}
 	if err := c.send(ctx, to, plaintext); err != nil {
 		return Message{}, err
@@ -50,6 +48,17 @@ func (c *Client) SendText(ctx context.Context, to AccountID, text string) (Messa
 		return m, fmt.Errorf("client: store the sent message: %w", err)
 	}
 	return m, nil
+}
+
+// encodeText encodes a text message, with this account's profile key for
+// the recipient.
+func (c *Client) encodeText(id MessageID, at time.Time, text string) ([]byte, error) {
+	b, err := content.Encode(&contentpb.Content{ProfileKey: c.profileKey, Body: &contentpb.Content_Data{Data: &contentpb.DataMessage{
+		Id: id[:], SentAt: at.UnixMilli(), Text: text}}})
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	return b, nil
 }
 
 // send encrypts plaintext for every device of the account and sends it

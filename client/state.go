@@ -24,6 +24,9 @@ const (
 	prefixMessage = "msg/"
 	// seen/<account hex>/<message id hex> → the message's msg/ key
 	prefixSeen = "seen/"
+	// envelope/<SHA-256 of a received envelope> → when (Unix seconds):
+	// envelopes already handled, for redeliveries
+	prefixEnvelope = "envelope/"
 )
 
 // accountRecord is this device's identity, stored under keyAccount.
