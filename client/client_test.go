@@ -9,6 +9,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sotto-chat/sotto/client"
+	"github.com/sotto-chat/sotto/internal/testserver"
 	"github.com/sotto-chat/sotto/internal/wire/wirepb"
 	"github.com/sotto-chat/sotto/internal/wsclient"
 )
@@ -98,7 +99,7 @@ func (d *device) quiet(t *testing.T, wait time.Duration) {
 }
 
 func TestTwoAccountsTalk(t *testing.T) {
-	url := client.StartTestServer(t)
+	url := testserver.Start(t)
 	ctx := testContext(t)
 	alice, bob := newAccount(t, url), newAccount(t, url)
 
@@ -143,7 +144,7 @@ func TestTwoAccountsTalk(t *testing.T) {
 }
 
 func TestOfflineDeviceCatchesUpInOrder(t *testing.T) {
-	url := client.StartTestServer(t)
+	url := testserver.Start(t)
 	ctx := testContext(t)
 	alice, bob := newAccount(t, url), newAccount(t, url)
 	bob.stop()
@@ -177,7 +178,7 @@ func TestOfflineDeviceCatchesUpInOrder(t *testing.T) {
 }
 
 func TestContactsOnly(t *testing.T) {
-	url := client.StartTestServer(t)
+	url := testserver.Start(t)
 	ctx := testContext(t)
 	alice := newAccount(t, url)
 	carol := newAccount(t, url, func(o *client.Options) { o.ContactsOnly = true })

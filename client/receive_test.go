@@ -3,13 +3,15 @@ package client
 import (
 	"testing"
 	"time"
+
+	"github.com/sotto-chat/sotto/internal/testserver"
 )
 
 // TestRedeliveredEnvelopeIsSilent: an envelope handled once (stored, its
 // ack lost) that comes again is dropped without a message or an error,
 // although its message keys are gone.
 func TestRedeliveredEnvelopeIsSilent(t *testing.T) {
-	url := StartTestServer(t)
+	url := testserver.Start(t)
 	ctx := t.Context()
 	alice, err := Create(ctx, Options{Server: url, Store: NewMemoryStore()})
 	if err != nil {

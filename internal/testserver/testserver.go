@@ -1,4 +1,5 @@
-package client
+// Package testserver runs a real sottod for tests of its clients.
+package testserver
 
 import (
 	"context"
@@ -10,10 +11,10 @@ import (
 	"github.com/sotto-chat/sotto/internal/server"
 )
 
-// StartTestServer runs a real sottod (SQLite and the mailbox queue in a
-// temporary directory) on a loopback port and returns its URL; the test's
-// cleanup shuts it down. (Exported for package client_test only.)
-func StartTestServer(t *testing.T) string {
+// Start runs sottod (SQLite and the mailbox queue in a temporary
+// directory, an easy proof of work) on a loopback port and returns its
+// URL; the test's cleanup shuts it down.
+func Start(t testing.TB) string {
 	t.Helper()
 	cfg := config.Defaults()
 	cfg.Listen = "127.0.0.1:0"
