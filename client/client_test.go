@@ -2,7 +2,9 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,5 +201,57 @@ func TestContactsOnly(t *testing.T) {
 	}
 	if m := carol.next(t); m.Text != "hi Carol" {
 		t.Fatalf("Carol got %q", m.Text)
+	}
+}
+
+func TestUsernames(t *testing.T) {
+	url := testserver.Start(t)
+	ctx := testContext(t)
+	alice, bob := newAccount(t, url), newAccount(t, url)
+	if err := bob.SetUsername(ctx, "@Bob_42"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := bob.Username(ctx); n != "bob_42" {
+		t.Fatalf("username %q, want the normalized bob_42", n)
+	}
+	if err := alice.SetUsername(ctx, "bob_42"); !errors.Is(err, client.ErrUsernameTaken) {
+		t.Fatalf("a taken username: %v", err)
+	}
+	for _, bad := range []string{"ab", "bob smith", "böb", strings.Repeat("x", 33)} {
+		if err := alice.SetUsername(ctx, bad); err == nil {
+			t.Errorf("username %q accepted", bad)
+		}
+	}
+	ct, err := alice.AddContact(ctx, "@BOB_42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct.Account != bob.Account() || ct.Name != "bob_42" {
+		t.Fatalf("added %+v", ct)
+	}
+	if _, err := alice.AddContact(ctx, "nobody_here"); !errors.Is(err, client.ErrNoSuchUser) {
+		t.Fatalf("adding an unknown name: %v", err)
+	}
+	byName, err := alice.ContactByName(ctx, "bob_42")
+	if err != nil || byName.Account != bob.Account() {
+		t.Fatalf("contact by name: %+v, %v", byName, err)
+	}
+	if _, err := alice.SendText(ctx, byName.Account, "found you"); err != nil {
+		t.Fatal(err)
+	}
+	if m := bob.next(t); m.Text != "found you" {
+		t.Fatalf("Bob got %q", m.Text)
+	}
+	// Bob now knows Alice too (unnamed), and she lists him by name.
+	cs, _ := bob.Contacts(ctx)
+	if len(cs) != 1 || cs[0].Account != alice.Account() || cs[0].Name != "" {
+		t.Fatalf("Bob's contacts: %+v", cs)
+	}
+	// A deleted username is free again.
+	if err := bob.DeleteUsername(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.SetUsername(ctx, "bob_42"); err != nil {
+		t.Fatalf("taking a released username: %v", err)
 	}
 }

@@ -43,11 +43,16 @@ type accountRecord struct {
 	// ContactsOnly: only senders who hold the profile key (contacts) may
 	// send; otherwise anyone who knows the account may write first.
 	ContactsOnly bool `json:"contacts_only"`
+	// Username is the account's username (normalized), or "".
+	Username string `json:"username,omitempty"`
 }
 
 // contactRecord is what this device knows of another account.
 type contactRecord struct {
 	Account []byte `json:"account"`
+	// Name is what this device calls the contact (its username when
+	// added by one).
+	Name string `json:"name,omitempty"`
 	// ProfileKey is the contact's, once they shared it: it derives the
 	// delivery token that lets this account send to them.
 	ProfileKey []byte `json:"profile_key,omitempty"`
