@@ -111,6 +111,8 @@ func (c *Client) handlePush(ctx context.Context, conn *wsclient.Conn, p *wirepb.
 				return fmt.Errorf("client: ack: %w", err)
 			}
 		}
+	case *wirepb.Push_QueueEmpty:
+		c.emit(ctx, DrainedEvent{})
 	case *wirepb.Push_PrekeysLow:
 		if err := c.replenishPreKeys(ctx, conn); err != nil {
 			c.log.Warn("prekey upload failed", "err", err)

@@ -66,6 +66,10 @@ type MessageEvent struct{ Message Message }
 // is kept.
 type UndecryptableEvent struct{ Err error }
 
+// DrainedEvent says the mailbox is empty: everything that waited while
+// this device was away has been received (what follows arrives live).
+type DrainedEvent struct{}
+
 // ConnectedEvent and DisconnectedEvent follow the connection to the
 // server; Err says why it dropped.
 type ConnectedEvent struct{}
@@ -73,5 +77,6 @@ type DisconnectedEvent struct{ Err error }
 
 func (MessageEvent) isEvent()       {}
 func (UndecryptableEvent) isEvent() {}
+func (DrainedEvent) isEvent()       {}
 func (ConnectedEvent) isEvent()     {}
 func (DisconnectedEvent) isEvent()  {}

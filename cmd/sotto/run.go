@@ -1,0 +1,486 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sotto-chat/sotto/client"
+	"github.com/sotto-chat/sotto/client/sqlitestore"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // the command failed; the message says what to do
+	exitUsage = 2 // the command line is wrong
+)
+
+// Timeouts, each with its reason.
+const (
+	// commandTimeout bounds a one-shot command (init solves a proof of
+	// work, which takes seconds).
+	commandTimeout = 2 * time.Minute
+	// recvQuiet: recv waits this long for the server to say the mailbox
+	// is drained before giving up on more.
+	recvQuiet = 30 * time.Second
+	// maxStdinText bounds a message read from standard input (the
+	// protocol's limit for one text).
+	maxStdinText = 64 << 10
+)
+
+const usage = `usage: sotto [--home DIR] [--json] COMMAND [ARGS]
+
+commands:
+  init --server URL [--username NAME]   create an account on a server
+  whoami                                show this account and device
+  username [NAME | --delete]            show, set or delete your username
+  add @NAME                             add a contact by username
+  contacts                              list your contacts
+  send @NAME|ACCOUNT [TEXT...]          send TEXT, or standard input
+  recv                                  print what arrived, then exit
+  listen                                print messages as they arrive
+`
+
+// cli is one invocation.
+type cli struct {
+	home   string
+	json   bool
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// userError is a failure the user can act on: printed as it is.
+type userError struct{ msg string }
+
+func (e userError) Error() string { return e.msg }
+
+func errorf(format string, args ...any) error { return userError{fmt.Sprintf(format, args...)} }
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sotto", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
+	fs.StringVar(&c.home, "home", "", "the profile's directory (default $SOTTO_HOME, or ~/.sotto)")
+	fs.BoolVar(&c.json, "json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if c.home == "" {
+		c.home = defaultHome()
+	}
+	if fs.NArg() == 0 {
+		// The chat screen comes here; until then, say what there is.
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	commands := map[string]func(context.Context, []string) error{
+		"init": c.init, "whoami": c.whoami, "username": c.username, "add": c.add,
+		"contacts": c.contacts, "send": c.send, "recv": c.recv, "listen": c.listen,
+	}
+	f, ok := commands[cmd]
+	if !ok {
+		fmt.Fprintf(stderr, "sotto: no command %q\n\n%s", cmd, usage)
+		return exitUsage
+	}
+	err := f(ctx, rest)
+	var ue userError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp), errors.As(err, new(usageError)):
+		if errors.As(err, new(usageError)) {
+			fmt.Fprintf(stderr, "sotto %s: %v\n", cmd, err)
+		}
+		return exitUsage
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "sotto: %v\n", ue.msg)
+	default:
+		fmt.Fprintf(stderr, "sotto: %v\n", err)
+	}
+	return exitError
+}
+
+// usageError is a wrong command line.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func defaultHome() string {
+	if h := os.Getenv("SOTTO_HOME"); h != "" {
+		return h
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".sotto")
+	}
+	return ".sotto"
+}
+
+// openStore opens the profile's encrypted store, creating the directory
+// and key when create is set.
+func (c *cli) openStore(ctx context.Context, create bool) (*sqlitestore.Store, error) {
+	db := filepath.Join(c.home, "store.db")
+	if !create {
+		if _, err := os.Stat(db); errors.Is(err, os.ErrNotExist) {
+			return nil, errorf("no Sotto profile in %s: create one with `sotto init --server URL`", c.home)
+		}
+	}
+	if err := os.MkdirAll(c.home, 0o700); err != nil {
+		return nil, err
+	}
+	key, err := sqlitestore.KeyFromFile(filepath.Join(c.home, "key"))
+	if err != nil {
+		return nil, err
+	}
+	return sqlitestore.Open(ctx, db, key)
+}
+
+// open opens the profile's client.
+func (c *cli) open(ctx context.Context) (*client.Client, func(), error) {
+	st, err := c.openStore(ctx, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := client.Open(ctx, client.Options{Store: st})
+	if errors.Is(err, client.ErrNoAccount) {
+		st.Close()
+		return nil, nil, errorf("no account in %s: create one with `sotto init --server URL`", c.home)
+	}
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return cl, func() { cl.Close(); st.Close() }, nil
+}
+
+func (c *cli) init(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	server := fs.String("server", "", "the server's URL, e.g. http://127.0.0.1:8080")
+	username := fs.String("username", "", "a username to set")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *server == "" || fs.NArg() > 0 {
+		return usageError{"want --server URL (and at most --username NAME)"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	st, err := c.openStore(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cl, err := client.Create(ctx, client.Options{Server: *server, Store: st})
+	if err != nil {
+		if strings.Contains(err.Error(), "already holds an account") {
+			return errorf("%s already holds an account: use another --home", c.home)
+		}
+		return err
+	}
+	defer cl.Close()
+	if *username != "" {
+		if err := cl.SetUsername(ctx, *username); err != nil {
+			if errors.Is(err, client.ErrUsernameTaken) {
+				return errorf("the account is made, but @%s is taken: choose another with `sotto username NAME`", strings.TrimPrefix(*username, "@"))
+			}
+			return err
+		}
+	}
+	return c.printAccount(ctx, cl)
+}
+
+func (c *cli) printAccount(ctx context.Context, cl *client.Client) error {
+	name, err := cl.Username(ctx)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(map[string]any{"account": cl.Account().String(), "device": cl.Device(), "username": name})
+	}
+	fmt.Fprintf(c.stdout, "account %s, device %d", cl.Account(), cl.Device())
+	if name != "" {
+		fmt.Fprintf(c.stdout, ", @%s", name)
+	}
+	fmt.Fprintln(c.stdout)
+	return nil
+}
+
+func (c *cli) whoami(ctx context.Context, args []string) error {
+	if len(args) > 0 {
+		return usageError{"takes no arguments"}
+	}
+	cl, done, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return c.printAccount(ctx, cl)
+}
+
+func (c *cli) username(ctx context.Context, args []string) error {
+	cl, done, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	switch {
+	case len(args) == 0:
+	case len(args) == 1 && args[0] == "--delete":
+		if err := cl.DeleteUsername(ctx); err != nil {
+			return err
+		}
+	case len(args) == 1:
+		err := cl.SetUsername(ctx, args[0])
+		if errors.Is(err, client.ErrUsernameTaken) {
+			return errorf("@%s is taken: choose another", strings.TrimPrefix(args[0], "@"))
+		}
+		if err != nil {
+			return err
+		}
+	default:
+		return usageError{"want NAME or --delete"}
+	}
+	return c.printAccount(ctx, cl)
+}
+
+func (c *cli) add(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return usageError{"want @NAME"}
+	}
+	cl, done, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	ct, err := cl.AddContact(ctx, args[0])
+	if errors.Is(err, client.ErrNoSuchUser) {
+		return errorf("nobody has the username %s: check the spelling (usernames match exactly)", args[0])
+	}
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(contactJSON(ct))
+	}
+	fmt.Fprintf(c.stdout, "added @%s (%s)\n", ct.Name, ct.Account)
+	return nil
+}
+
+func contactJSON(ct client.Contact) map[string]any {
+	return map[string]any{"account": ct.Account.String(), "name": ct.Name}
+}
+
+func (c *cli) contacts(ctx context.Context, args []string) error {
+	if len(args) > 0 {
+		return usageError{"takes no arguments"}
+	}
+	cl, done, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	cs, err := cl.Contacts(ctx)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		out := []map[string]any{}
+		for _, ct := range cs {
+			out = append(out, contactJSON(ct))
+		}
+		return c.printJSON(out)
+	}
+	for _, ct := range cs {
+		fmt.Fprintln(c.stdout, displayName(ct))
+	}
+	return nil
+}
+
+func displayName(ct client.Contact) string {
+	if ct.Name != "" {
+		return "@" + ct.Name + " (" + ct.Account.String() + ")"
+	}
+	return ct.Account.String()
+}
+
+// target resolves @NAME (a contact) or an account id.
+func (c *cli) target(ctx context.Context, cl *client.Client, s string) (client.AccountID, error) {
+	if strings.HasPrefix(s, "@") {
+		ct, err := cl.ContactByName(ctx, s)
+		if errors.Is(err, client.ErrNoContact) {
+			return client.AccountID{}, errorf("no contact named %s: add them with `sotto add %s`", s, s)
+		}
+		return ct.Account, err
+	}
+	id, err := client.ParseAccountID(s)
+	if err != nil {
+		return id, errorf("%q is neither @NAME nor an account id (32 hex digits)", s)
+	}
+	return id, nil
+}
+
+func (c *cli) send(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usageError{"want @NAME|ACCOUNT [TEXT...]"}
+	}
+	cl, done, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	to, err := c.target(ctx, cl, args[0])
+	if err != nil {
+		return err
+	}
+	text := strings.Join(args[1:], " ")
+	if len(args) == 1 || (len(args) == 2 && args[1] == "-") {
+		b, err := io.ReadAll(io.LimitReader(c.stdin, maxStdinText+1))
+		if err != nil {
+			return err
+		}
+		if len(b) > maxStdinText {
+			return errorf("the message is over %d KiB: send long texts as a file", maxStdinText>>10)
+		}
+		text = strings.TrimRight(string(b), "\n")
+	}
+	if strings.TrimSpace(text) == "" {
+		return errorf("nothing to send: give TEXT, or pipe it in")
+	}
+	m, err := cl.SendText(ctx, to, text)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(c.messageJSON(ctx, cl, m))
+	}
+	return nil
+}
+
+// recv prints what waited for this device, then exits.
+func (c *cli) recv(ctx context.Context, args []string) error {
+	if len(args) > 0 {
+		return usageError{"takes no arguments"}
+	}
+	return c.receive(ctx, true)
+}
+
+// listen prints messages as they arrive, until interrupted.
+func (c *cli) listen(ctx context.Context, args []string) error {
+	if len(args) > 0 {
+		return usageError{"takes no arguments"}
+	}
+	return c.receive(ctx, false)
+}
+
+func (c *cli) receive(ctx context.Context, untilDrained bool) error {
+	cl, done, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- cl.Run(ctx) }()
+	defer func() { cancel(); <-runErr }()
+	var quiet <-chan time.Time
+	if untilDrained {
+		quiet = time.After(recvQuiet)
+	}
+	w := bufio.NewWriter(c.stdout)
+	defer w.Flush()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil // interrupted: a normal end for listen
+		case <-quiet:
+			return errorf("the server did not answer within %v: is it running?", recvQuiet)
+		case e := <-cl.Events():
+			switch e := e.(type) {
+			case client.MessageEvent:
+				c.printMessage(ctx, w, cl, e.Message)
+				if !untilDrained {
+					w.Flush()
+				}
+			case client.UndecryptableEvent:
+				fmt.Fprintf(c.stderr, "sotto: a message could not be decrypted and was dropped (%v)\n", e.Err)
+			case client.DrainedEvent:
+				if untilDrained {
+					return nil
+				}
+			case client.DisconnectedEvent:
+				if untilDrained {
+					return errorf("cannot reach the server (%v): try again when it is up", e.Err)
+				}
+				fmt.Fprintf(c.stderr, "sotto: disconnected (%v); reconnecting\n", e.Err)
+			}
+		}
+	}
+}
+
+func (c *cli) messageJSON(ctx context.Context, cl *client.Client, m client.Message) map[string]any {
+	return map[string]any{
+		"id": m.ID.String(), "with": m.With.String(), "with_name": c.nameOf(ctx, cl, m.With),
+		"outgoing": m.Outgoing, "device": m.FromDevice, "text": m.Text,
+		"sent_at": m.SentAt.UTC().Format(time.RFC3339Nano), "received_at": m.ReceivedAt.UTC().Format(time.RFC3339Nano),
+	}
+}
+
+func (c *cli) printMessage(ctx context.Context, w io.Writer, cl *client.Client, m client.Message) {
+	if c.json {
+		b, _ := json.Marshal(c.messageJSON(ctx, cl, m))
+		fmt.Fprintf(w, "%s\n", b)
+		return
+	}
+	who := c.nameOf(ctx, cl, m.With)
+	if who == "" {
+		who = m.With.String()[:8]
+	} else {
+		who = "@" + who
+	}
+	arrow := "from " + who
+	if m.Outgoing {
+		arrow = "to " + who
+	}
+	fmt.Fprintf(w, "%s %s: %s\n", m.SentAt.Local().Format("2006-01-02 15:04"), arrow, m.Text)
+}
+
+func (c *cli) nameOf(ctx context.Context, cl *client.Client, a client.AccountID) string {
+	cs, err := cl.Contacts(ctx)
+	if err != nil {
+		return ""
+	}
+	for _, ct := range cs {
+		if ct.Account == a {
+			return ct.Name
+		}
+	}
+	return ""
+}
+
+func (c *cli) printJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(c.stdout, "%s\n", b)
+	return err
+}
