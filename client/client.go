@@ -101,6 +101,9 @@ type Client struct {
 	sessions map[addr]*session.Record
 	cert     *sealed.SenderCertificate
 
+	// outboxMu keeps queued messages in order: one sender at a time.
+	outboxMu sync.Mutex
+
 	connMu sync.Mutex
 	conn   *wsclient.Conn // the authenticated connection, while up
 	anon   *wsclient.Conn // the anonymous one, for sealed sends

@@ -255,3 +255,47 @@ func TestUsernames(t *testing.T) {
 		t.Fatalf("taking a released username: %v", err)
 	}
 }
+
+// TestQueuedWhileServerDown: messages written while the server is down
+// are kept, and go out in order once it is back.
+func TestQueuedWhileServerDown(t *testing.T) {
+	srv := testserver.New(t)
+	ctx := testContext(t)
+	alice, bob := newAccount(t, srv.URL()), newAccount(t, srv.URL())
+	if _, err := alice.SendText(ctx, bob.Account(), "before"); err != nil {
+		t.Fatal(err)
+	}
+	if m := bob.next(t); m.Text != "before" {
+		t.Fatalf("Bob got %q", m.Text)
+	}
+	alice.stop() // Alice's connections go; her store stays
+	srv.Stop()
+	c, err := client.Open(ctx, client.Options{Store: alice.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice = &device{Client: c, store: alice.store}
+	for i := range 3 {
+		m, err := alice.SendText(ctx, bob.Account(), fmt.Sprintf("queued %d", i))
+		if !errors.Is(err, client.ErrQueued) || m.Status != client.StatusQueued {
+			t.Fatalf("send while the server is down: %v, status %v", err, m.Status)
+		}
+	}
+	msgs, _ := alice.Messages(ctx, bob.Account())
+	if len(msgs) != 4 || msgs[3].Status != client.StatusQueued {
+		t.Fatalf("%d messages stored, the last %v", len(msgs), msgs[len(msgs)-1].Status)
+	}
+	srv.Start()
+	alice.start(t) // connecting sends the queue
+	for i := range 3 {
+		if m := bob.next(t); m.Text != fmt.Sprintf("queued %d", i) {
+			t.Fatalf("after the restart, Bob got %q, want queued %d", m.Text, i)
+		}
+	}
+	msgs, _ = alice.Messages(ctx, bob.Account())
+	for _, m := range msgs {
+		if m.Status != client.StatusSent {
+			t.Fatalf("%q is %v after the restart", m.Text, m.Status)
+		}
+	}
+}

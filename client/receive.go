@@ -72,6 +72,16 @@ func (c *Client) session(ctx context.Context) error {
 	if err := c.replenishPreKeys(ctx, conn); err != nil {
 		c.log.Warn("prekey upload failed", "err", err)
 	}
+	// What was written while the server was away goes out now, beside
+	// receiving.
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		if err := c.flushOutbox(ctx); err != nil && ctx.Err() == nil {
+			c.log.Info("queued messages wait", "err", err)
+		}
+	}()
+	defer func() { <-flushed }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -286,6 +296,16 @@ func (c *Client) newMessage(ctx context.Context, with AccountID, d *contentpb.Da
 	}
 	k := messageKey(&m)
 	return m, true, []Write{{k, marshalJSON(recordOf(&m))}, {seenKey(with, m.ID), []byte(k)}}, nil
+}
+
+// emitNow hands an event to the reader of Events if there is room, and
+// drops it otherwise: for calls that must not wait on the reader (a
+// status change the caller also learns from the return value).
+func (c *Client) emitNow(e Event) {
+	select {
+	case c.events <- e:
+	default:
+	}
 }
 
 // emit hands an event to the reader of Events, waiting while it is busy.

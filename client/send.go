@@ -29,25 +29,135 @@ const maxSendAttempts = 3
 // ErrNoDevices is returned for an account the server knows no devices of.
 var ErrNoDevices = errors.New("client: the account has no devices")
 
+// errNoAccountThere: the server knows no such account.
+var errNoAccountThere = errors.New("client: no such account on this server")
+
+// ErrQueued is returned by SendText when the server cannot be reached:
+// the message is stored, queued, and goes out (in order with any others)
+// when the server is back: on the next SendText, or when Run connects.
+var ErrQueued = errors.New("client: the server is unreachable: the message is queued and goes out when it is back")
+
 // SendText sends a text message to an account and stores it in the
 // conversation. It returns once the server has stored the message for
-// every device of the recipient.
+// every device of the recipient, or with ErrQueued (and the message,
+// StatusQueued) if the server cannot be reached.
 func (c *Client) SendText(ctx context.Context, to AccountID, text string) (Message, error) {
 	now := time.Now()
 	m := Message{ID: newMessageID(), With: to, Outgoing: true, FromDevice: c.device, Text: text,
-		SentAt: now.Truncate(time.Millisecond), ReceivedAt: now}
+		SentAt: now.Truncate(time.Millisecond), ReceivedAt: now, Status: StatusQueued}
 	plaintext, err := c.encodeText(m.ID, m.SentAt, text)
 	if err != nil {
 		return Message{}, err
 	}
-	if err := c.send(ctx, to, plaintext); err != nil {
+	ct, err := c.contact(ctx, to)
+	if err != nil {
 		return Message{}, err
 	}
-	rec := recordOf(&m)
-	if err := c.store.Apply(ctx, []Write{{messageKey(&m), marshalJSON(rec)}, {seenKey(to, m.ID), []byte(messageKey(&m))}}); err != nil {
-		return m, fmt.Errorf("client: store the sent message: %w", err)
+	ct.Accepted = true
+	c.outboxMu.Lock()
+	defer c.outboxMu.Unlock()
+	// Stored first, with the message: what was typed is never lost.
+	mk := messageKey(&m)
+	if err := c.store.Apply(ctx, []Write{
+		{mk, marshalJSON(recordOf(&m))},
+		{seenKey(to, m.ID), []byte(mk)},
+		{outboxKey(&m), marshalJSON(&outboxRecord{To: to[:], MessageKey: mk, Content: plaintext})},
+		{contactKey(to), marshalJSON(ct)},
+	}); err != nil {
+		return Message{}, fmt.Errorf("client: store the message: %w", err)
 	}
-	return m, nil
+	sent, err := c.flushOutboxLocked(ctx)
+	if st, ok := sent[m.ID]; ok {
+		m.Status = st.status
+		return m, st.err
+	}
+	if err == nil {
+		err = ErrQueued
+	}
+	return m, err
+}
+
+// outcome is what became of one queued message.
+type outcome struct {
+	status MessageStatus
+	err    error
+}
+
+// flushOutbox sends what waits in the outbox.
+func (c *Client) flushOutbox(ctx context.Context) error {
+	c.outboxMu.Lock()
+	defer c.outboxMu.Unlock()
+	_, err := c.flushOutboxLocked(ctx)
+	return err
+}
+
+// flushOutboxLocked sends the queued messages in order until the server
+// cannot be reached (then it returns an error wrapping ErrQueued). A
+// message the server refuses for good fails and leaves the queue; the
+// others go on. c.outboxMu is held.
+func (c *Client) flushOutboxLocked(ctx context.Context) (map[MessageID]outcome, error) {
+	type entry struct {
+		key string
+		rec outboxRecord
+	}
+	var queued []entry
+	err := c.store.Scan(ctx, prefixOutbox, func(k string, v []byte) error {
+		var r outboxRecord
+		if err := jsonUnmarshal(v, &r); err != nil || len(r.To) != len(AccountID{}) {
+			return fmt.Errorf("stored outbox entry %s is malformed", k)
+		}
+		queued = append(queued, entry{k, r})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	done := map[MessageID]outcome{}
+	for _, q := range queued {
+		err := c.send(ctx, AccountID(q.rec.To), q.rec.Content)
+		if err != nil && transient(err) {
+			return done, fmt.Errorf("%w (%v)", ErrQueued, err)
+		}
+		status := StatusSent
+		if err != nil {
+			status = StatusFailed
+		}
+		m, uerr := c.setStatus(ctx, q.rec.MessageKey, status, []Write{{Key: q.key}})
+		if uerr != nil {
+			return done, uerr
+		}
+		done[m.ID] = outcome{status, err}
+		c.emitNow(StatusEvent{m})
+	}
+	return done, nil
+}
+
+// transient reports whether a send failed for want of the server (so it
+// is worth trying again later), not because the server refused it.
+func transient(err error) bool {
+	var se *wsclient.StatusError
+	if !errors.As(err, &se) {
+		return !errors.Is(err, ErrNoDevices) && !errors.Is(err, errNoAccountThere)
+	}
+	return se.Code == wirepb.Code_RATE_LIMITED || se.Code == wirepb.Code_UNAVAILABLE || se.Code == wirepb.Code_INTERNAL
+}
+
+// setStatus changes a stored message's status, with more writes in the
+// same change, and returns the message.
+func (c *Client) setStatus(ctx context.Context, key string, status MessageStatus, more []Write) (Message, error) {
+	b, err := c.store.Get(ctx, key)
+	if err != nil {
+		return Message{}, fmt.Errorf("client: message %s: %w", key, err)
+	}
+	var r messageRecord
+	if err := jsonUnmarshal(b, &r); err != nil {
+		return Message{}, fmt.Errorf("client: stored message: %w", err)
+	}
+	r.Status = int(status)
+	if err := c.store.Apply(ctx, append(more, Write{key, marshalJSON(&r)})); err != nil {
+		return Message{}, fmt.Errorf("client: %w", err)
+	}
+	return r.message()
 }
 
 // encodeText encodes a text message, with this account's profile key for
@@ -196,7 +306,7 @@ func (c *Client) startSessions(ctx context.Context, anon *wsclient.Conn, ct *con
 	to := AccountID(ct.Account)
 	resp, err := c.do(ctx, anon, &wirepb.GetBundles{AccountId: to[:], DeviceId: uint32(dev)})
 	if wsclient.Code(err) == wirepb.Code_NOT_FOUND {
-		return fmt.Errorf("client: no account %s on this server", to)
+		return fmt.Errorf("%w: %s", errNoAccountThere, to)
 	}
 	if err != nil {
 		return fmt.Errorf("client: get bundles: %w", err)

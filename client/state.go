@@ -24,6 +24,9 @@ const (
 	prefixMessage = "msg/"
 	// seen/<account hex>/<message id hex> → the message's msg/ key
 	prefixSeen = "seen/"
+	// outbox/<queued at, 16 hex digits of ns>/<message id hex> → an
+	// outboxRecord: messages waiting for the server, in order
+	prefixOutbox = "outbox/"
 	// envelope/<SHA-256 of a received envelope> → when (Unix seconds):
 	// envelopes already handled, for redeliveries
 	prefixEnvelope = "envelope/"
@@ -45,6 +48,11 @@ type accountRecord struct {
 	ContactsOnly bool `json:"contacts_only"`
 	// Username is the account's username (normalized), or "".
 	Username string `json:"username,omitempty"`
+	// Settings, stored as what is turned off (everything is on by
+	// default).
+	NoDeliveryReceipts bool `json:"no_delivery_receipts,omitempty"`
+	NoReadReceipts     bool `json:"no_read_receipts,omitempty"`
+	NoTyping           bool `json:"no_typing,omitempty"`
 }
 
 // contactRecord is what this device knows of another account.
@@ -61,6 +69,20 @@ type contactRecord struct {
 	// Devices maps each device of the contact this device has a session
 	// with to its registration id.
 	Devices map[DeviceID]uint32 `json:"devices,omitempty"`
+	// Accepted: this account added the contact or wrote to them. Only
+	// accepted contacts get receipts and typing indicators.
+	Accepted bool `json:"accepted,omitempty"`
+}
+
+// outboxRecord is a message waiting to go out.
+type outboxRecord struct {
+	To         []byte `json:"to"`
+	MessageKey string `json:"message_key"`
+	Content    []byte `json:"content"` // encoded, padded content
+}
+
+func outboxKey(m *Message) string {
+	return fmt.Sprintf("%s%016x/%s", prefixOutbox, m.ReceivedAt.UnixNano(), m.ID)
 }
 
 // messageRecord is a stored message.
@@ -72,6 +94,7 @@ type messageRecord struct {
 	Text       string `json:"text"`
 	SentAt     int64  `json:"sent_at"`     // ms
 	ReceivedAt int64  `json:"received_at"` // ns
+	Status     int    `json:"status"`
 }
 
 func preKeyKey(kind string, id uint32) string {
@@ -109,12 +132,13 @@ func (m *messageRecord) message() (Message, error) {
 	copy(out.With[:], m.With)
 	out.Outgoing, out.FromDevice, out.Text = m.Outgoing, DeviceID(m.FromDevice), m.Text
 	out.SentAt, out.ReceivedAt = msTime(m.SentAt), nsTime(m.ReceivedAt)
+	out.Status = MessageStatus(m.Status)
 	return out, nil
 }
 
 func recordOf(m *Message) *messageRecord {
 	return &messageRecord{ID: m.ID[:], With: m.With[:], Outgoing: m.Outgoing, FromDevice: uint32(m.FromDevice),
-		Text: m.Text, SentAt: m.SentAt.UnixMilli(), ReceivedAt: m.ReceivedAt.UnixNano()}
+		Text: m.Text, SentAt: m.SentAt.UnixMilli(), ReceivedAt: m.ReceivedAt.UnixNano(), Status: int(m.Status)}
 }
 
 // storePreKeys looks up this device's prekeys in the store, for

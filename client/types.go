@@ -37,6 +37,45 @@ func newMessageID() MessageID {
 	return m
 }
 
+// MessageStatus is where a message is: received, or for one this account
+// sent, how far it got.
+type MessageStatus int
+
+const (
+	// StatusReceived: a message from the other side.
+	StatusReceived MessageStatus = iota
+	// StatusQueued: written while the server was unreachable; it goes out
+	// when the server is back, in order.
+	StatusQueued
+	// StatusSent: stored by the server for every device of the recipient.
+	StatusSent
+	// StatusDelivered and StatusRead: the recipient said so (if they
+	// send receipts).
+	StatusDelivered
+	StatusRead
+	// StatusFailed: the server refused it for good (the account is
+	// gone, or it accepts only its contacts).
+	StatusFailed
+)
+
+func (s MessageStatus) String() string {
+	switch s {
+	case StatusReceived:
+		return "received"
+	case StatusQueued:
+		return "queued"
+	case StatusSent:
+		return "sent"
+	case StatusDelivered:
+		return "delivered"
+	case StatusRead:
+		return "read"
+	case StatusFailed:
+		return "failed"
+	}
+	return fmt.Sprintf("MessageStatus(%d)", int(s))
+}
+
 // Message is a text message in a conversation, sent or received.
 type Message struct {
 	ID MessageID
@@ -52,6 +91,7 @@ type Message struct {
 	// device's when it arrived (equal to SentAt for one it sent).
 	SentAt     time.Time
 	ReceivedAt time.Time
+	Status     MessageStatus
 }
 
 // Event is something that happened, from Client.Events.
@@ -66,6 +106,24 @@ type MessageEvent struct{ Message Message }
 // is kept.
 type UndecryptableEvent struct{ Err error }
 
+// ReceiptEvent says that messages this account sent to With were
+// delivered or read (Status); IDs are those whose status changed.
+type ReceiptEvent struct {
+	With   AccountID
+	IDs    []MessageID
+	Status MessageStatus
+}
+
+// TypingEvent says that With started or stopped typing.
+type TypingEvent struct {
+	With   AccountID
+	Typing bool
+}
+
+// StatusEvent says that a message this device sent changed status: a
+// queued one went out, or failed.
+type StatusEvent struct{ Message Message }
+
 // DrainedEvent says the mailbox is empty: everything that waited while
 // this device was away has been received (what follows arrives live).
 type DrainedEvent struct{}
@@ -78,5 +136,8 @@ type DisconnectedEvent struct{ Err error }
 func (MessageEvent) isEvent()       {}
 func (UndecryptableEvent) isEvent() {}
 func (DrainedEvent) isEvent()       {}
+func (ReceiptEvent) isEvent()       {}
+func (TypingEvent) isEvent()        {}
+func (StatusEvent) isEvent()        {}
 func (ConnectedEvent) isEvent()     {}
 func (DisconnectedEvent) isEvent()  {}

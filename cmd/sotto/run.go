@@ -365,6 +365,11 @@ func (c *cli) send(ctx context.Context, args []string) error {
 		return errorf("nothing to send: give TEXT, or pipe it in")
 	}
 	m, err := cl.SendText(ctx, to, text)
+	if errors.Is(err, client.ErrQueued) {
+		// Kept: it goes out on the next send, recv or listen.
+		fmt.Fprintln(c.stderr, "sotto: the server is unreachable; the message is queued and goes out with your next send, recv or listen")
+		err = nil
+	}
 	if err != nil {
 		return err
 	}
@@ -439,7 +444,7 @@ func (c *cli) receive(ctx context.Context, untilDrained bool) error {
 func (c *cli) messageJSON(ctx context.Context, cl *client.Client, m client.Message) map[string]any {
 	return map[string]any{
 		"id": m.ID.String(), "with": m.With.String(), "with_name": c.nameOf(ctx, cl, m.With),
-		"outgoing": m.Outgoing, "device": m.FromDevice, "text": m.Text,
+		"outgoing": m.Outgoing, "device": m.FromDevice, "text": m.Text, "status": m.Status.String(),
 		"sent_at": m.SentAt.UTC().Format(time.RFC3339Nano), "received_at": m.ReceivedAt.UTC().Format(time.RFC3339Nano),
 	}
 }

@@ -15,24 +15,61 @@ import (
 // directory, an easy proof of work) on a loopback port and returns its
 // URL; the test's cleanup shuts it down.
 func Start(t testing.TB) string {
+	return New(t).URL()
+}
+
+// Server is a sottod that a test can stop and start again, on the same
+// address and data directory.
+type Server struct {
+	t   testing.TB
+	cfg config.Config
+	s   *server.Server
+	url string
+}
+
+// New starts a Server; the test's cleanup stops it.
+func New(t testing.TB) *Server {
 	t.Helper()
 	cfg := config.Defaults()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.PoWDifficulty = 2
+	s := &Server{t: t, cfg: cfg}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// URL is the server's http:// URL, the same across restarts.
+func (s *Server) URL() string { return s.url }
+
+// Start starts a stopped server.
+func (s *Server) Start() {
+	s.t.Helper()
+	if s.s != nil {
+		return
+	}
 	ctx := context.Background()
-	s, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	srv, err := server.New(ctx, s.cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
+	if err := srv.Start(ctx); err != nil {
+		s.t.Fatal(err)
 	}
-	<-s.Ready()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
-	return "http://" + s.Addr().String()
+	<-srv.Ready()
+	s.s = srv
+	s.cfg.Listen = srv.Addr().String() // the same port next time
+	s.url = "http://" + s.cfg.Listen
+}
+
+// Stop shuts the server down (SIGTERM's drain).
+func (s *Server) Stop() {
+	if s.s == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.s.Shutdown(ctx)
+	s.s = nil
 }
