@@ -299,3 +299,124 @@ func TestQueuedWhileServerDown(t *testing.T) {
 		}
 	}
 }
+
+// event waits for the next event of type T, skipping others.
+func event[T client.Event](t *testing.T, d *device) T {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case e := <-d.Events():
+			if v, ok := e.(T); ok {
+				return v
+			}
+		case <-timeout:
+			var zero T
+			t.Fatalf("no %T within 20 s", zero)
+		}
+	}
+}
+
+// none checks that no event of type T comes for a while.
+func none[T client.Event](t *testing.T, d *device, wait time.Duration) {
+	t.Helper()
+	timeout := time.After(wait)
+	for {
+		select {
+		case e := <-d.Events():
+			if v, ok := e.(T); ok {
+				t.Fatalf("unexpected %T: %+v", v, v)
+			}
+		case <-timeout:
+			return
+		}
+	}
+}
+
+func TestReceipts(t *testing.T) {
+	url := testserver.Start(t)
+	ctx := testContext(t)
+	alice, bob, mallory := newAccount(t, url), newAccount(t, url), newAccount(t, url)
+
+	// Bob has not accepted Alice yet: her first message gets no receipt.
+	first, err := alice.SendText(ctx, bob.Account(), "hi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.next(t)
+	none[client.ReceiptEvent](t, alice, 300*time.Millisecond)
+
+	// Bob answers, so Alice is his contact now: her next message is
+	// reported delivered, and then read.
+	if _, err := bob.SendText(ctx, alice.Account(), "hello"); err != nil {
+		t.Fatal(err)
+	}
+	alice.next(t)
+	second, err := alice.SendText(ctx, bob.Account(), "how are you?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := bob.next(t)
+	r := event[client.ReceiptEvent](t, alice)
+	if r.Status != client.StatusDelivered || len(r.IDs) != 1 || r.IDs[0] != second.ID || r.With != bob.Account() {
+		t.Fatalf("delivery receipt %+v", r)
+	}
+	if err := bob.MarkRead(ctx, alice.Account(), got.ID, first.ID, client.MessageID{9}); err != nil {
+		t.Fatal(err)
+	}
+	r = event[client.ReceiptEvent](t, alice)
+	if r.Status != client.StatusRead || len(r.IDs) != 2 {
+		t.Fatalf("read receipt %+v", r)
+	}
+	msgs, _ := alice.Messages(ctx, bob.Account())
+	if msgs[0].Status != client.StatusRead || msgs[2].Status != client.StatusRead || msgs[1].Status != client.StatusReceived {
+		t.Fatalf("statuses %v %v %v", msgs[0].Status, msgs[1].Status, msgs[2].Status)
+	}
+
+	// A stranger probing Bob with messages and made-up receipts hears
+	// nothing back (no receipt tells them Bob's device is online).
+	for i := range 5 {
+		if _, err := mallory.SendText(ctx, bob.Account(), fmt.Sprintf("probe %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	none[client.ReceiptEvent](t, mallory, 500*time.Millisecond)
+
+	// With delivery receipts off, Bob sends none.
+	if err := bob.SetSettings(ctx, client.Settings{ReadReceipts: true, Typing: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SendText(ctx, bob.Account(), "still there?"); err != nil {
+		t.Fatal(err)
+	}
+	none[client.ReceiptEvent](t, alice, 500*time.Millisecond)
+}
+
+func TestTyping(t *testing.T) {
+	url := testserver.Start(t)
+	ctx := testContext(t)
+	alice, bob := newAccount(t, url), newAccount(t, url)
+	if _, err := alice.SendText(ctx, bob.Account(), "hi"); err != nil {
+		t.Fatal(err)
+	}
+	bob.next(t)
+	if err := alice.SendTyping(ctx, bob.Account(), true); err != nil {
+		t.Fatal(err)
+	}
+	if e := event[client.TypingEvent](t, bob); !e.Typing || e.With != alice.Account() {
+		t.Fatalf("typing %+v", e)
+	}
+	// Not accepted: Bob never wrote to Alice, so his typing is not sent.
+	if err := bob.SendTyping(ctx, alice.Account(), true); err != nil {
+		t.Fatal(err)
+	}
+	none[client.TypingEvent](t, alice, 300*time.Millisecond)
+	// Off: nothing is sent.
+	if err := alice.SetSettings(ctx, client.Settings{DeliveryReceipts: true, ReadReceipts: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.SendTyping(ctx, bob.Account(), false); err != nil {
+		t.Fatal(err)
+	}
+	none[client.TypingEvent](t, bob, 300*time.Millisecond)
+}

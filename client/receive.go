@@ -82,6 +82,19 @@ func (c *Client) session(ctx context.Context) error {
 		}
 	}()
 	defer func() { <-flushed }()
+	// Delivery receipts go out from their own goroutine: sending waits
+	// on the server, and receiving must not.
+	receipts := make(chan receiptJob, receiptQueue)
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for j := range receipts {
+			if err := c.sendReceipt(ctx, j.to, j.ids, j.typ); err != nil && ctx.Err() == nil {
+				c.log.Info("a delivery receipt was not sent", "err", err)
+			}
+		}
+	}()
+	defer func() { close(receipts); <-sent }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -89,46 +102,82 @@ func (c *Client) session(ctx context.Context) error {
 		case <-conn.Done():
 			return conn.Err()
 		case p := <-conn.Pushes():
-			if err := c.handlePush(ctx, conn, p); err != nil {
+			if err := c.handlePush(ctx, conn, p, receipts); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-func (c *Client) handlePush(ctx context.Context, conn *wsclient.Conn, p *wirepb.Push) error {
+func (c *Client) handlePush(ctx context.Context, conn *wsclient.Conn, p *wirepb.Push, receipts chan<- receiptJob) error {
 	switch b := p.GetBody().(type) {
 	case *wirepb.Push_Envelopes:
 		var ids []uint64
+		delivered := map[AccountID][]MessageID{}
 		for _, e := range b.Envelopes.GetEnvelopes() {
-			if err := c.receive(ctx, e.GetContent()); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				// The store failed: leave the envelope unacked, so it
-				// comes again.
-				var ue undecryptable
-				if !errors.As(err, &ue) {
-					return err
-				}
-				c.log.Info("dropped an envelope that does not open", "err", ue.err)
-				c.emit(ctx, UndecryptableEvent{Err: ue.err})
+			if err := c.receiveAndReport(ctx, e.GetContent(), delivered); err != nil {
+				return err
 			}
 			ids = append(ids, e.GetId())
 		}
 		if len(ids) > 0 {
-			if _, err := c.do(ctx, conn, &wirepb.Ack{Ids: ids}); err != nil {
+			// Not waiting for the answer: this goroutine reads the
+			// pushes it would come behind.
+			if err := conn.Post(ctx, &wirepb.Ack{Ids: ids}); err != nil {
 				return fmt.Errorf("client: ack: %w", err)
 			}
+		}
+		for to, ids := range delivered {
+			select {
+			case receipts <- receiptJob{to, ids, contentpb.ReceiptMessage_DELIVERY}:
+			default: // receipts are a courtesy: never hold up receiving
+			}
+		}
+	case *wirepb.Push_EphemeralEnvelope:
+		if err := c.receiveAndReport(ctx, b.EphemeralEnvelope.GetContent(), nil); err != nil {
+			return err
 		}
 	case *wirepb.Push_QueueEmpty:
 		c.emit(ctx, DrainedEvent{})
 	case *wirepb.Push_PrekeysLow:
-		if err := c.replenishPreKeys(ctx, conn); err != nil {
-			c.log.Warn("prekey upload failed", "err", err)
-		}
+		go func() {
+			if err := c.withAuth(ctx, func(conn *wsclient.Conn) error { return c.replenishPreKeys(ctx, conn) }); err != nil {
+				c.log.Warn("prekey upload failed", "err", err)
+			}
+		}()
 	}
 	return nil
+}
+
+// receiveAndReport receives one envelope; one that does not open is
+// reported and dropped. An error means it must come again (the store
+// failed).
+func (c *Client) receiveAndReport(ctx context.Context, env []byte, delivered map[AccountID][]MessageID) error {
+	r, err := c.receive(ctx, env)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var ue undecryptable
+		if !errors.As(err, &ue) {
+			return err
+		}
+		c.log.Info("dropped an envelope that does not open", "err", ue.err)
+		c.emit(ctx, UndecryptableEvent{Err: ue.err})
+		return nil
+	}
+	if r.receipt && delivered != nil {
+		delivered[r.from] = append(delivered[r.from], r.id)
+	}
+	return nil
+}
+
+// received says what receive stored: a message from an accepted contact
+// that earns a delivery receipt (receipt), from whom, and its id.
+type received struct {
+	receipt bool
+	from    AccountID
+	id      MessageID
 }
 
 // undecryptable wraps why an envelope does not open: it is dropped (and
@@ -139,7 +188,13 @@ func (u undecryptable) Error() string { return u.err.Error() }
 
 // receive opens one sealed envelope, decrypts it, and stores what it
 // says together with the advanced session, all at once.
-func (c *Client) receive(ctx context.Context, env []byte) error {
+func (c *Client) receive(ctx context.Context, env []byte) (received, error) {
+	var out received
+	err := c.receiveInto(ctx, env, &out)
+	return out, err
+}
+
+func (c *Client) receiveInto(ctx context.Context, env []byte, out *received) error {
 	now := time.Now()
 	// Delivery is at least once: an envelope stored here whose ack was
 	// lost comes again. Its message keys are gone by then, so it is known
@@ -249,6 +304,9 @@ func (c *Client) receive(ctx context.Context, env []byte) error {
 	}
 	switch b := cont.GetBody().(type) {
 	case *contentpb.Content_Data:
+		if from == c.account {
+			return undecryptable{errors.New("a message to this account from itself")}
+		}
 		m, fresh, w, err := c.newMessage(ctx, from, b.Data, false, dev, now)
 		if err != nil {
 			return err
@@ -257,6 +315,19 @@ func (c *Client) receive(ctx context.Context, env []byte) error {
 			writes = append(writes, w...)
 			events = append(events, MessageEvent{m})
 		}
+		// A repeat is acknowledged again: the first receipt may be lost.
+		out.receipt, out.from, out.id = ct.Accepted, from, m.ID
+	case *contentpb.Content_Receipt:
+		w, e, err := c.applyReceipt(ctx, from, b.Receipt)
+		if err != nil {
+			return err
+		}
+		writes = append(writes, w...)
+		if e != nil {
+			events = append(events, *e)
+		}
+	case *contentpb.Content_Typing:
+		events = append(events, TypingEvent{With: from, Typing: b.Typing.GetTyping()})
 	case *contentpb.Content_Sync:
 		if from != c.account {
 			return undecryptable{errors.New("a sync message from another account")}

@@ -46,7 +46,7 @@ func TestRedeliveredEnvelopeIsSilent(t *testing.T) {
 	}
 	env := req.GetEnvelopes()[0].GetContent()
 	for i := range 2 {
-		if err := bob.receive(ctx, env); err != nil {
+		if _, err := bob.receive(ctx, env); err != nil {
 			t.Fatalf("delivery %d: %v", i+1, err)
 		}
 	}

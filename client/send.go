@@ -174,6 +174,12 @@ func (c *Client) encodeText(id MessageID, at time.Time, text string) ([]byte, er
 // send encrypts plaintext for every device of the account and sends it
 // sealed, following the server's corrections to the device list.
 func (c *Client) send(ctx context.Context, to AccountID, plaintext []byte) error {
+	return c.sendWith(ctx, to, plaintext, false)
+}
+
+// sendWith is send; ephemeral asks the server to deliver only to devices
+// connected now and store nothing (typing indicators).
+func (c *Client) sendWith(ctx context.Context, to AccountID, plaintext []byte, ephemeral bool) error {
 	cert, err := c.certificate(ctx)
 	if err != nil {
 		return err
@@ -196,6 +202,7 @@ func (c *Client) send(ctx context.Context, to AccountID, plaintext []byte) error
 		if err != nil {
 			return err
 		}
+		req.Ephemeral = ephemeral
 		_, err = c.do(ctx, anon, req)
 		var se *wsclient.StatusError
 		if err == nil || attempt == maxSendAttempts || !errors.As(err, &se) || se.Code != wirepb.Code_MISMATCHED_DEVICES {

@@ -149,7 +149,7 @@ func (c *Client) AddContact(ctx context.Context, username string) (Contact, erro
 	if err != nil {
 		return Contact{}, err
 	}
-	ct.Name = n
+	ct.Name, ct.Accepted = n, true
 	if err := c.store.Apply(ctx, []Write{{contactKey(id), marshalJSON(ct)}}); err != nil {
 		return Contact{}, fmt.Errorf("client: %w", err)
 	}

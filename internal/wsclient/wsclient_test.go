@@ -88,3 +88,28 @@ func TestDoPushesAndErrors(t *testing.T) {
 		t.Fatalf("request on a closed connection: %v", err)
 	}
 }
+
+func TestPostDoesNotWait(t *testing.T) {
+	url := echoServer(t)
+	c, err := Dial(context.Background(), url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for range 100 {
+		if err := c.Post(context.Background(), &wirepb.GetChallenge{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The responses come and are dropped; a request after them still
+	// gets its own.
+	if _, err := c.Do(context.Background(), &wirepb.GetChallenge{}); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	n := len(c.pending)
+	c.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d requests still pending", n)
+	}
+}
