@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -419,4 +420,86 @@ func TestTyping(t *testing.T) {
 		t.Fatal(err)
 	}
 	none[client.TypingEvent](t, bob, 300*time.Millisecond)
+}
+
+func TestSafetyNumbersAndIdentityChange(t *testing.T) {
+	url := testserver.Start(t)
+	ctx := testContext(t)
+	alice, bob, carol := newAccount(t, url), newAccount(t, url), newAccount(t, url)
+	if _, _, err := alice.SafetyNumber(ctx, bob.Account()); !errors.Is(err, client.ErrNoSafetyNumber) {
+		t.Fatalf("safety number before any message: %v", err)
+	}
+	for _, pair := range [][2]*device{{alice, bob}, {alice, carol}} {
+		if _, err := pair[0].SendText(ctx, pair[1].Account(), "hi"); err != nil {
+			t.Fatal(err)
+		}
+		pair[1].next(t)
+	}
+	na, qa, err := alice.SafetyNumber(ctx, bob.Account())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nb, qb, err := bob.SafetyNumber(ctx, alice.Account())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if na != nb || len(na) != 60 {
+		t.Fatalf("safety numbers differ: %s / %s", na, nb)
+	}
+	// Scanning the wrong code (Carol's conversation) fails; Bob's passes.
+	_, qc, _ := carol.SafetyNumber(ctx, alice.Account())
+	if err := alice.Verify(ctx, bob.Account(), qc); err == nil {
+		t.Fatal("a code from another conversation verified")
+	}
+	if err := alice.Verify(ctx, bob.Account(), qb); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Verify(ctx, alice.Account(), qa); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := alice.Verified(ctx, bob.Account()); !v {
+		t.Fatal("not verified")
+	}
+
+	// Alice's record of Bob's key is replaced by another (as if the key
+	// she verified had been a different one); Bob's next message carries
+	// his real key, a change.
+	key := "contact/" + bob.Account().String()
+	b, err := alice.store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	json.Unmarshal(b, &rec)
+	var carolRec map[string]any
+	cb, _ := alice.store.Get(ctx, "contact/"+carol.Account().String())
+	json.Unmarshal(cb, &carolRec)
+	rec["identity"] = carolRec["identity"]
+	b, _ = json.Marshal(rec)
+	alice.store.Apply(ctx, []client.Write{{Key: key, Value: b}})
+
+	if _, err := bob.SendText(ctx, alice.Account(), "it is me"); err != nil {
+		t.Fatal(err)
+	}
+	if e := event[client.IdentityChangedEvent](t, alice); e.With != bob.Account() || !e.WasVerified {
+		t.Fatalf("identity change %+v", e)
+	}
+	if _, err := alice.SendText(ctx, bob.Account(), "who are you?"); !errors.Is(err, client.ErrIdentityChanged) {
+		t.Fatalf("send to a verified contact whose key changed: %v", err)
+	}
+	if v, _ := alice.Verified(ctx, bob.Account()); v {
+		t.Fatal("still verified after the change")
+	}
+	// Compared again: sending works.
+	if err := alice.MarkVerified(ctx, bob.Account()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SendText(ctx, bob.Account(), "ok, it is you"); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if m := bob.next(t); m.Text == "ok, it is you" {
+			break
+		}
+	}
 }

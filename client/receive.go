@@ -288,7 +288,11 @@ func (c *Client) receiveInto(ctx context.Context, env []byte, out *received) err
 		ct.ProfileKey, ctChanged = pk, true
 	}
 	if len(ct.Identity) == 0 {
-		ct.Identity, ctChanged = sender.IdentityKey.Bytes(), true
+		ctChanged = true
+	}
+	if changed, was := noteIdentity(ct, sender.IdentityKey.Bytes()); changed {
+		ctChanged = true
+		events = append(events, IdentityChangedEvent{With: from, WasVerified: was})
 	}
 	if cur := work.Current(); cur != nil {
 		if reg := cur.RemoteRegistrationID(); ct.Devices[dev] != reg {

@@ -137,7 +137,7 @@ func (c *Client) flushOutboxLocked(ctx context.Context) (map[MessageID]outcome, 
 func transient(err error) bool {
 	var se *wsclient.StatusError
 	if !errors.As(err, &se) {
-		return !errors.Is(err, ErrNoDevices) && !errors.Is(err, errNoAccountThere)
+		return !errors.Is(err, ErrNoDevices) && !errors.Is(err, errNoAccountThere) && !errors.Is(err, ErrIdentityChanged)
 	}
 	return se.Code == wirepb.Code_RATE_LIMITED || se.Code == wirepb.Code_UNAVAILABLE || se.Code == wirepb.Code_INTERNAL
 }
@@ -192,6 +192,9 @@ func (c *Client) sendWith(ctx context.Context, to AccountID, plaintext []byte, e
 		ct, err := c.contact(ctx, to)
 		if err != nil {
 			return err
+		}
+		if ct.Changed {
+			return ErrIdentityChanged
 		}
 		if len(ct.Devices) == 0 {
 			if err := c.startSessions(ctx, anon, ct, 0); err != nil {
@@ -323,12 +326,18 @@ func (c *Client) startSessions(ctx context.Context, anon *wsclient.Conn, ct *con
 	if err != nil {
 		return fmt.Errorf("client: bundles: identity key: %w", err)
 	}
-	if len(ct.Identity) > 0 && !slices.Equal(ct.Identity, identity.Bytes()) {
-		// Re-registered, or someone else: sessions start over with the
-		// new key. (Verification and its warning build on this.)
-		c.log.Info("contact identity key changed", "contact", to.String())
+	if changed, was := noteIdentity(ct, identity.Bytes()); changed {
+		// Re-registered, or someone in the middle: sessions start over
+		// with the new key, and a verified contact must be verified
+		// again before anything is sent.
+		c.emitNow(IdentityChangedEvent{With: to, WasVerified: was})
+		if err := c.store.Apply(ctx, []Write{{contactKey(to), marshalJSON(ct)}}); err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+		if ct.Changed {
+			return ErrIdentityChanged
+		}
 	}
-	ct.Identity = identity.Bytes()
 	if len(bs.GetBundles()) == 0 {
 		return ErrNoDevices
 	}

@@ -72,6 +72,10 @@ type contactRecord struct {
 	// Accepted: this account added the contact or wrote to them. Only
 	// accepted contacts get receipts and typing indicators.
 	Accepted bool `json:"accepted,omitempty"`
+	// Verified: the safety number was compared. Changed: the identity key
+	// changed after it was verified; nothing is sent until it is again.
+	Verified bool `json:"verified,omitempty"`
+	Changed  bool `json:"changed,omitempty"`
 }
 
 // outboxRecord is a message waiting to go out.
