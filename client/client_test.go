@@ -503,3 +503,36 @@ func TestSafetyNumbersAndIdentityChange(t *testing.T) {
 		}
 	}
 }
+
+func TestBlock(t *testing.T) {
+	url := testserver.Start(t)
+	ctx := testContext(t)
+	alice, bob := newAccount(t, url), newAccount(t, url)
+	if _, err := alice.SendText(ctx, bob.Account(), "one"); err != nil {
+		t.Fatal(err)
+	}
+	bob.next(t)
+	if err := bob.Block(ctx, alice.Account()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SendText(ctx, bob.Account(), "blocked"); err != nil {
+		t.Fatal(err) // the server cannot tell: it stores and delivers
+	}
+	none[client.MessageEvent](t, bob, 500*time.Millisecond)
+	if _, err := bob.SendText(ctx, alice.Account(), "x"); !errors.Is(err, client.ErrBlocked) {
+		t.Fatalf("send to a blocked account: %v", err)
+	}
+	if err := bob.Unblock(ctx, alice.Account()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SendText(ctx, bob.Account(), "two"); err != nil {
+		t.Fatal(err)
+	}
+	if m := bob.next(t); m.Text != "two" {
+		t.Fatalf("after unblocking, Bob got %q", m.Text)
+	}
+	msgs, _ := bob.Messages(ctx, alice.Account())
+	if len(msgs) != 2 {
+		t.Fatalf("Bob kept %d messages, want 2 (none while blocked)", len(msgs))
+	}
+}

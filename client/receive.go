@@ -283,6 +283,15 @@ func (c *Client) receiveInto(ctx context.Context, env []byte, out *received) err
 	if err != nil {
 		return err
 	}
+	if ct.Blocked {
+		// Dropped unread; only the session keeps up, so that a later
+		// unblock can still read what comes after.
+		if err := c.store.Apply(ctx, writes); err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+		*r = *work
+		return nil
+	}
 	ctChanged := false
 	if pk := cont.GetProfileKey(); len(pk) > 0 && string(pk) != string(ct.ProfileKey) {
 		ct.ProfileKey, ctChanged = pk, true

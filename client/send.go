@@ -53,6 +53,12 @@ func (c *Client) SendText(ctx context.Context, to AccountID, text string) (Messa
 	if err != nil {
 		return Message{}, err
 	}
+	switch {
+	case ct.Blocked:
+		return Message{}, ErrBlocked
+	case ct.Changed:
+		return Message{}, ErrIdentityChanged
+	}
 	ct.Accepted = true
 	c.outboxMu.Lock()
 	defer c.outboxMu.Unlock()
@@ -137,7 +143,7 @@ func (c *Client) flushOutboxLocked(ctx context.Context) (map[MessageID]outcome, 
 func transient(err error) bool {
 	var se *wsclient.StatusError
 	if !errors.As(err, &se) {
-		return !errors.Is(err, ErrNoDevices) && !errors.Is(err, errNoAccountThere) && !errors.Is(err, ErrIdentityChanged)
+		return !errors.Is(err, ErrNoDevices) && !errors.Is(err, errNoAccountThere) && !errors.Is(err, ErrIdentityChanged) && !errors.Is(err, ErrBlocked)
 	}
 	return se.Code == wirepb.Code_RATE_LIMITED || se.Code == wirepb.Code_UNAVAILABLE || se.Code == wirepb.Code_INTERNAL
 }
@@ -195,6 +201,9 @@ func (c *Client) sendWith(ctx context.Context, to AccountID, plaintext []byte, e
 		}
 		if ct.Changed {
 			return ErrIdentityChanged
+		}
+		if ct.Blocked {
+			return ErrBlocked
 		}
 		if len(ct.Devices) == 0 {
 			if err := c.startSessions(ctx, anon, ct, 0); err != nil {

@@ -76,6 +76,8 @@ type contactRecord struct {
 	// changed after it was verified; nothing is sent until it is again.
 	Verified bool `json:"verified,omitempty"`
 	Changed  bool `json:"changed,omitempty"`
+	// Blocked: messages from the account are dropped, none go to it.
+	Blocked bool `json:"blocked,omitempty"`
 }
 
 // outboxRecord is a message waiting to go out.

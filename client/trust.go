@@ -110,3 +110,31 @@ func noteIdentity(ct *contactRecord, key []byte) (changed, wasVerified bool) {
 	}
 	return true, wasVerified
 }
+
+// ErrBlocked is returned when sending to an account this device blocked.
+var ErrBlocked = errors.New("client: you blocked this account: unblock it to send")
+
+// Block stops messages from an account: what it sends is dropped
+// unread (and unanswered: no receipts), and nothing is sent to it.
+func (c *Client) Block(ctx context.Context, a AccountID) error { return c.setBlocked(ctx, a, true) }
+
+// Unblock lifts Block.
+func (c *Client) Unblock(ctx context.Context, a AccountID) error { return c.setBlocked(ctx, a, false) }
+
+func (c *Client) setBlocked(ctx context.Context, a AccountID, blocked bool) error {
+	if a == c.account {
+		return errors.New("client: an account cannot block itself")
+	}
+	ct, err := c.contact(ctx, a)
+	if err != nil {
+		return err
+	}
+	ct.Blocked = blocked
+	return c.store.Apply(ctx, []Write{{contactKey(a), marshalJSON(ct)}})
+}
+
+// Blocked reports whether an account is blocked.
+func (c *Client) Blocked(ctx context.Context, a AccountID) (bool, error) {
+	ct, err := c.contact(ctx, a)
+	return err == nil && ct.Blocked, err
+}

@@ -48,6 +48,8 @@ commands:
   send @NAME|ACCOUNT [TEXT...]          send TEXT, or standard input
   recv                                  print what arrived, then exit
   listen                                print messages as they arrive
+  verify @NAME|ACCOUNT [--confirm]      show the safety number; --confirm marks it compared
+  block @NAME|ACCOUNT, unblock @NAME|ACCOUNT
 `
 
 // cli is one invocation.
@@ -88,6 +90,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	commands := map[string]func(context.Context, []string) error{
 		"init": c.init, "whoami": c.whoami, "username": c.username, "add": c.add,
 		"contacts": c.contacts, "send": c.send, "recv": c.recv, "listen": c.listen,
+		"verify": c.verify, "block": c.block(true), "unblock": c.block(false),
 	}
 	f, ok := commands[cmd]
 	if !ok {
@@ -365,6 +368,12 @@ func (c *cli) send(ctx context.Context, args []string) error {
 		return errorf("nothing to send: give TEXT, or pipe it in")
 	}
 	m, err := cl.SendText(ctx, to, text)
+	switch {
+	case errors.Is(err, client.ErrIdentityChanged):
+		return errorf("the safety number of %s changed since you verified it: compare it again with `sotto verify %s`, then send", args[0], args[0])
+	case errors.Is(err, client.ErrBlocked):
+		return errorf("you blocked %s: `sotto unblock %s` to send", args[0], args[0])
+	}
 	if errors.Is(err, client.ErrQueued) {
 		// Kept: it goes out on the next send, recv or listen.
 		fmt.Fprintln(c.stderr, "sotto: the server is unreachable; the message is queued and goes out with your next send, recv or listen")
@@ -438,6 +447,76 @@ func (c *cli) receive(ctx context.Context, untilDrained bool) error {
 				fmt.Fprintf(c.stderr, "sotto: disconnected (%v); reconnecting\n", e.Err)
 			}
 		}
+	}
+}
+
+func (c *cli) verify(ctx context.Context, args []string) error {
+	confirm := len(args) == 2 && args[1] == "--confirm"
+	if len(args) != 1 && !confirm {
+		return usageError{"want @NAME|ACCOUNT [--confirm]"}
+	}
+	cl, done, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	who, err := c.target(ctx, cl, args[0])
+	if err != nil {
+		return err
+	}
+	number, _, err := cl.SafetyNumber(ctx, who)
+	if errors.Is(err, client.ErrNoSafetyNumber) {
+		return errorf("no safety number with %s yet: exchange a message first", args[0])
+	}
+	if err != nil {
+		return err
+	}
+	if confirm {
+		if err := cl.MarkVerified(ctx, who); err != nil {
+			return err
+		}
+	}
+	verified, err := cl.Verified(ctx, who)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(map[string]any{"account": who.String(), "safety_number": number, "verified": verified})
+	}
+	var groups []string
+	for i := 0; i+5 <= len(number); i += 5 {
+		groups = append(groups, number[i:i+5])
+	}
+	fmt.Fprintf(c.stdout, "safety number with %s:\n", args[0])
+	for i := 0; i < len(groups); i += 4 {
+		fmt.Fprintf(c.stdout, "  %s\n", strings.Join(groups[i:min(i+4, len(groups))], " "))
+	}
+	if verified {
+		fmt.Fprintln(c.stdout, "verified")
+	} else {
+		fmt.Fprintf(c.stdout, "not verified: compare it with theirs, then `sotto verify %s --confirm`\n", args[0])
+	}
+	return nil
+}
+
+func (c *cli) block(blocked bool) func(context.Context, []string) error {
+	return func(ctx context.Context, args []string) error {
+		if len(args) != 1 {
+			return usageError{"want @NAME|ACCOUNT"}
+		}
+		cl, done, err := c.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer done()
+		who, err := c.target(ctx, cl, args[0])
+		if err != nil {
+			return err
+		}
+		if blocked {
+			return cl.Block(ctx, who)
+		}
+		return cl.Unblock(ctx, who)
 	}
 }
 

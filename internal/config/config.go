@@ -42,6 +42,10 @@ type Config struct {
 	// PoWDifficulty is the number of leading zero bits a registration's
 	// proof of work must have.
 	PoWDifficulty int `json:"pow_difficulty"`
+	// RegisterBurst is how many registration steps (challenges and new
+	// accounts) one source address may take at once; they then refill at
+	// the relay's fixed rate (one per five seconds).
+	RegisterBurst int `json:"register_burst"`
 	// MaxAttachmentSize bounds one uploaded blob, in bytes.
 	MaxAttachmentSize int64 `json:"max_attachment_size"`
 	// Retention is how long undelivered envelopes and attachments are kept.
@@ -89,6 +93,11 @@ const (
 	// DefaultPoWDifficulty costs about a second of one core: negligible once
 	// per account, expensive for mass registration.
 	DefaultPoWDifficulty = 22
+	// DefaultRegisterBurst lets a household sign up together (each new
+	// account takes two steps) while a script from one address soon waits
+	// for the refill; MaxRegisterBurst keeps the limit a limit.
+	DefaultRegisterBurst = 10
+	MaxRegisterBurst     = 100_000
 	// DefaultMaxAttachmentSize is 2 GiB: a long video.
 	DefaultMaxAttachmentSize = 2 << 30
 	// DefaultRetention is 30 days (DESIGN.md, P5).
@@ -103,6 +112,7 @@ func Defaults() Config {
 		Listen:            "127.0.0.1:8080",
 		DataDir:           "sotto-data",
 		PoWDifficulty:     DefaultPoWDifficulty,
+		RegisterBurst:     DefaultRegisterBurst,
 		MaxAttachmentSize: DefaultMaxAttachmentSize,
 		Retention:         Duration(DefaultRetention),
 		PingInterval:      Duration(30 * time.Second),
@@ -133,6 +143,9 @@ func (c Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
 			errs = append(errs, fmt.Errorf("allowed origin %q: want scheme://host[:port]", o))
 		}
+	}
+	if c.RegisterBurst < 1 || c.RegisterBurst > MaxRegisterBurst {
+		errs = append(errs, fmt.Errorf("register-burst %d: want 1 to %d", c.RegisterBurst, MaxRegisterBurst))
 	}
 	if c.PoWDifficulty < MinPoWDifficulty || c.PoWDifficulty > MaxPoWDifficulty {
 		errs = append(errs, fmt.Errorf("pow-difficulty %d: want %d to %d", c.PoWDifficulty, MinPoWDifficulty, MaxPoWDifficulty))
@@ -204,6 +217,13 @@ func settings() []setting {
 			return err
 		},
 		func(c *Config) string { return strconv.Itoa(c.PoWDifficulty) })
+	add("register-burst", "registration steps one source address may take at once",
+		func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			c.RegisterBurst = n
+			return err
+		},
+		func(c *Config) string { return strconv.Itoa(c.RegisterBurst) })
 	add("max-attachment-size", "largest attachment in bytes",
 		func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 64)

@@ -108,7 +108,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Metrics: s.metrics, Logger: log.With("component", "relay"),
 		AllowedOrigins: cfg.AllowedOrigins,
 		PingInterval:   time.Duration(cfg.PingInterval), PingTimeout: time.Duration(cfg.PingTimeout),
-		Retention: time.Duration(cfg.Retention), RateLimits: relay.DefaultRateLimits(),
+		Retention: time.Duration(cfg.Retention), RateLimits: rateLimits(cfg),
 		NoPoller: !cfg.NetPoll,
 	})
 	uploads := ratelimit.New(uploadRate, uploadBurst, 0, time.Now)
@@ -135,6 +135,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return s, nil
+}
+
+// rateLimits are the relay's defaults with the configured registration
+// burst.
+func rateLimits(cfg config.Config) relay.RateLimits {
+	rl := relay.DefaultRateLimits()
+	rl.RegisterBurst = cfg.RegisterBurst
+	return rl
 }
 
 func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.Store, error) {

@@ -34,6 +34,7 @@ func New(t testing.TB) *Server {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.PoWDifficulty = 2
+	cfg.RegisterBurst = 10_000 // every test account comes from 127.0.0.1
 	s := &Server{t: t, cfg: cfg}
 	s.Start()
 	t.Cleanup(s.Stop)
