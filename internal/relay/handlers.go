@@ -93,6 +93,8 @@ func (c *conn) handle(ctx context.Context, req *wirepb.Request) *wirepb.Frame {
 		rep = c.linkDevice(ctx, b.LinkDevice)
 	case *wirepb.Request_DeleteAccount:
 		rep = c.deleteAccount(ctx)
+	case *wirepb.Request_SendToOwnDevices:
+		rep = c.sendToOwnDevices(ctx, b.SendToOwnDevices)
 	default:
 		rep = fail(wirepb.Code_UNIMPLEMENTED, "unknown request")
 	}
@@ -433,9 +435,14 @@ func (c *conn) send(ctx context.Context, s *wirepb.Send) reply {
 		}
 		return ok(nil)
 	}
+	return c.storeAndPush(ctx, id, s.Envelopes, start)
+}
+
+// storeAndPush appends one account's envelopes durably, then pushes them.
+func (c *conn) storeAndPush(ctx context.Context, id store.AccountID, out []*wirepb.OutgoingEnvelope, start time.Time) reply {
 	expires := c.today() + store.Day(c.r.cfg.Retention/(24*time.Hour))
-	envs := make([]*store.Envelope, len(s.Envelopes))
-	for i, e := range s.Envelopes {
+	envs := make([]*store.Envelope, len(out))
+	for i, e := range out {
 		envs[i] = &store.Envelope{Account: id, Device: store.DeviceID(e.DeviceId), Content: e.Content, Expires: expires}
 	}
 	if err := c.r.cfg.Store.Append(ctx, envs); err != nil {
@@ -445,6 +452,36 @@ func (c *conn) send(ctx context.Context, s *wirepb.Send) reply {
 	c.r.m.sendSeconds.Observe(time.Since(start).Seconds())
 	c.r.deliver(envs)
 	return ok(nil)
+}
+
+// sendToOwnDevices stores envelopes for the account's other devices (sync
+// transcripts). The connection is authenticated, so the server learns
+// only that the account wrote to itself; the caller's own device is left
+// out of the device list the envelopes must match.
+func (c *conn) sendToOwnDevices(ctx context.Context, s *wirepb.SendToOwnDevices) reply {
+	if rep, limited := c.limited(c.r.sendLimit); limited {
+		return rep
+	}
+	start := time.Now()
+	d, _ := c.authenticatedDevice()
+	_, devices, err := c.r.recipients.get(ctx, c.r.cfg.Store, d.Account, c.r.now())
+	if err != nil {
+		return c.storeError("send", err)
+	}
+	others := make([]store.Device, 0, len(devices))
+	for _, dev := range devices {
+		if dev.ID != d.Device {
+			others = append(others, dev)
+		}
+	}
+	sent := make(map[store.DeviceID]uint32, len(s.Envelopes))
+	for _, e := range s.Envelopes {
+		sent[store.DeviceID(e.DeviceId)] = e.RegistrationId
+	}
+	if m := checkDevices(d.Account, others, sent); m != nil {
+		return failFrame(wire.Mismatched(0, []*wirepb.RecipientMismatch{m}))
+	}
+	return c.storeAndPush(ctx, d.Account, s.Envelopes, start)
 }
 
 // pushEphemeral delivers content to the device's connections now, storing

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -423,6 +424,42 @@ func TestDeviceLinking(t *testing.T) {
 	if _, err := e.dial().Do(ctx, &wirepb.LinkDevice{LinkToken: body, AuthKey: second.auth.Public.Bytes(), RegistrationId: 5,
 		SignedPrekey: spk, KemLastResort: kem}); wsclient.Code(err) != wirepb.Code_EXPIRED {
 		t.Fatalf("reused link token: %v", err)
+	}
+
+	// Sync transcripts: device 1 writes to the account's other devices,
+	// leaving itself out.
+	own := func(c *wsclient.Conn, devs ...uint32) error {
+		var envs []*wirepb.OutgoingEnvelope
+		for _, d := range devs {
+			reg := alice.regID
+			if d == 2 {
+				reg = second.regID
+			}
+			envs = append(envs, &wirepb.OutgoingEnvelope{DeviceId: d, RegistrationId: reg, Content: []byte("sync")})
+		}
+		_, err := c.Do(ctx, &wirepb.SendToOwnDevices{Envelopes: envs})
+		return err
+	}
+	err := own(alice.authConn, 1, 2)
+	var se *wsclient.StatusError
+	if !errors.As(err, &se) || se.Code != wirepb.Code_MISMATCHED_DEVICES || len(se.Status.Mismatches[0].Extra) != 1 || se.Status.Mismatches[0].Extra[0] != 1 {
+		t.Fatalf("sync including the sender's own device: %v", err)
+	}
+	if err := own(alice.anon, 2); wsclient.Code(err) != wirepb.Code_UNAUTHENTICATED {
+		t.Fatalf("sync on an anonymous connection: %v", err)
+	}
+	if err := own(alice.authConn, 2); err != nil {
+		t.Fatal(err)
+	}
+	for got := false; !got; {
+		select {
+		case p := <-second.authConn.Pushes():
+			for _, env := range p.GetEnvelopes().GetEnvelopes() {
+				got = got || string(env.Content) == "sync"
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the other device got no sync envelope")
+		}
 	}
 	// A removed device is cut off.
 	do(t, alice.authConn, &wirepb.RemoveDevice{DeviceId: 2})

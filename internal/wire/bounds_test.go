@@ -145,6 +145,13 @@ func sizeBounds() []sizeBound {
 			}
 			return f
 		}),
+		countBound("SendToOwnDevices.envelopes", "request.send_to_own_devices.envelopes", 1, MaxEnvelopesPerSend-1, func(t testing.TB, n int) *wirepb.Frame {
+			envs := sendFrame(min(n, MaxDeviceID), 10).GetRequest().GetSend().GetEnvelopes()
+			for len(envs) < n { // over the bound: ids must repeat
+				envs = append(envs, envs[0])
+			}
+			return NewRequest(42, &wirepb.SendToOwnDevices{Envelopes: envs})
+		}),
 		countBound("Ack.ids", "request.ack.ids", 1, MaxAckIDs, func(t testing.TB, n int) *wirepb.Frame {
 			a := &wirepb.Ack{}
 			for i := range n {

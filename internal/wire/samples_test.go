@@ -123,6 +123,7 @@ func samples() []sample {
 			KemLastResort:  sampleKEMPreKey(9),
 		}),
 		req("delete_account", &wirepb.DeleteAccount{}),
+		req("send_to_own_devices", &wirepb.SendToOwnDevices{Envelopes: sendFrame(2, 100).GetRequest().GetSend().GetEnvelopes()}),
 
 		resp("ok", nil),
 		resp("challenge", &wirepb.Challenge{Nonce: sampleNonce()}),

@@ -48,6 +48,8 @@ func maxCount(fd protoreflect.FieldDescriptor) int {
 		return MaxOneTimePreKeysPerUpload
 	case "sotto.wire.v1.Send.envelopes":
 		return MaxEnvelopesPerSend
+	case "sotto.wire.v1.SendToOwnDevices.envelopes":
+		return MaxEnvelopesPerSend - 1 // every device but the sender's
 	case "sotto.wire.v1.Ack.ids":
 		return MaxAckIDs
 	case "sotto.wire.v1.Envelopes.envelopes":

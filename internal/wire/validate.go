@@ -172,6 +172,11 @@ func validateRequest(r *wirepb.Request) *ParseError {
 		return validateLinkDevice(b.LinkDevice).in("link_device")
 	case *wirepb.Request_DeleteAccount:
 		return present(b.DeleteAccount != nil, "delete_account")
+	case *wirepb.Request_SendToOwnDevices:
+		if b.SendToOwnDevices == nil {
+			return missing("send_to_own_devices")
+		}
+		return validateOutgoing(b.SendToOwnDevices.Envelopes, MaxEnvelopesPerSend-1).in("send_to_own_devices")
 	}
 	return bad("", "request has no body")
 }
@@ -310,13 +315,20 @@ func validateSend(s *wirepb.Send) *ParseError {
 	}
 	if e := first(
 		exact("recipient", s.Recipient, AccountIDSize),
-		count("envelopes", len(s.Envelopes), 1, MaxEnvelopesPerSend),
 		optional("access_key", s.AccessKey, AccessKeySize),
 	); e != nil {
 		return e
 	}
+	return validateOutgoing(s.Envelopes, MaxEnvelopesPerSend)
+}
+
+// validateOutgoing checks 1 to max outgoing envelopes for distinct devices.
+func validateOutgoing(envs []*wirepb.OutgoingEnvelope, max int) *ParseError {
+	if e := count("envelopes", len(envs), 1, max); e != nil {
+		return e
+	}
 	var devices deviceSet
-	for i, env := range s.Envelopes {
+	for i, env := range envs {
 		if env == nil {
 			return missing("").at("envelopes", i)
 		}

@@ -360,7 +360,7 @@ func TestAccessOf(t *testing.T) {
 		"set_username": Authenticated, "delete_username": Authenticated,
 		"list_devices": Authenticated, "remove_device": Authenticated,
 		"get_link_token": Authenticated, "send_provisioning": Authenticated,
-		"delete_account": Authenticated,
+		"delete_account": Authenticated, "send_to_own_devices": Authenticated,
 	}
 	n := 0
 	for _, s := range samples() {
