@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -103,6 +104,9 @@ type Client struct {
 
 	// outboxMu keeps queued messages in order: one sender at a time.
 	outboxMu sync.Mutex
+	// ownStale: the list of the account's other devices may be out of
+	// date (a new process, or a link was approved).
+	ownStale atomic.Bool
 
 	connMu sync.Mutex
 	conn   *wsclient.Conn // the authenticated connection, while up
@@ -264,8 +268,10 @@ func newClient(opts Options) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{store: opts.Store, log: log, wsURL: u, events: make(chan Event, eventBuffer),
-		sessions: map[addr]*session.Record{}}, nil
+	c := &Client{store: opts.Store, log: log, wsURL: u, events: make(chan Event, eventBuffer),
+		sessions: map[addr]*session.Record{}}
+	c.ownStale.Store(true)
+	return c, nil
 }
 
 // websocketURL turns a server URL into its WebSocket endpoint.

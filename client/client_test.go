@@ -536,3 +536,101 @@ func TestBlock(t *testing.T) {
 		t.Fatalf("Bob kept %d messages, want 2 (none while blocked)", len(msgs))
 	}
 }
+
+// link links a new device to d's account and starts it.
+func link(t *testing.T, url string, d *device) *device {
+	t.Helper()
+	ctx := testContext(t)
+	st := client.NewMemoryStore()
+	req, err := client.NewLinkRequest(ctx, client.Options{Server: url, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer req.Close()
+	if !strings.HasPrefix(req.URI(), "sotto://link?") {
+		t.Fatalf("link %q", req.URI())
+	}
+	if err := d.ApproveLink(ctx, req.URI()); err != nil {
+		t.Fatal(err)
+	}
+	c, err := req.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Account() != d.Account() || c.Device() == d.Device() {
+		t.Fatalf("linked as %s.%d", c.Account(), c.Device())
+	}
+	n := &device{Client: c, store: st}
+	n.start(t)
+	return n
+}
+
+// TestManyDevices: two accounts with two devices each; every message
+// appears exactly once on every device of both sides, sent ones as sync
+// transcripts on the sender's other device.
+func TestManyDevices(t *testing.T) {
+	url := testserver.Start(t)
+	ctx := testContext(t)
+	alice, bob := newAccount(t, url), newAccount(t, url)
+	if err := bob.SetUsername(ctx, "bob_m"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.AddContact(ctx, "bob_m"); err != nil {
+		t.Fatal(err)
+	}
+	alice2, bob2 := link(t, url, alice), link(t, url, bob)
+	// The linked device came with the contacts and the username.
+	if ct, err := alice2.ContactByName(ctx, "bob_m"); err != nil || ct.Account != bob.Account() {
+		t.Fatalf("alice2's contacts: %+v, %v", ct, err)
+	}
+	if n, _ := bob2.Username(ctx); n != "bob_m" {
+		t.Fatalf("bob2's username %q", n)
+	}
+
+	type seen struct {
+		text     string
+		outgoing bool
+	}
+	expect := func(d *device, want ...seen) {
+		t.Helper()
+		for _, w := range want {
+			m := d.next(t)
+			if m.Text != w.text || m.Outgoing != w.outgoing {
+				t.Fatalf("got %q (outgoing %v), want %q (outgoing %v)", m.Text, m.Outgoing, w.text, w.outgoing)
+			}
+		}
+	}
+	if _, err := alice.SendText(ctx, bob.Account(), "from alice 1"); err != nil {
+		t.Fatal(err)
+	}
+	expect(bob, seen{"from alice 1", false})
+	expect(bob2, seen{"from alice 1", false})
+	expect(alice2, seen{"from alice 1", true})
+
+	if _, err := bob2.SendText(ctx, alice.Account(), "from bob 2"); err != nil {
+		t.Fatal(err)
+	}
+	expect(alice, seen{"from bob 2", false})
+	expect(alice2, seen{"from bob 2", false})
+	expect(bob, seen{"from bob 2", true})
+
+	if _, err := alice2.SendText(ctx, bob.Account(), "from alice 2"); err != nil {
+		t.Fatal(err)
+	}
+	expect(bob, seen{"from alice 2", false})
+	expect(bob2, seen{"from alice 2", false})
+	expect(alice, seen{"from alice 2", true})
+
+	// Nothing more anywhere, and every device holds the same three.
+	for _, d := range []*device{alice, alice2, bob, bob2} {
+		d.quiet(t, 300*time.Millisecond)
+		other := bob.Account()
+		if d.Account() == bob.Account() {
+			other = alice.Account()
+		}
+		msgs, err := d.Messages(ctx, other)
+		if err != nil || len(msgs) != 3 {
+			t.Fatalf("device %s.%d holds %d messages: %v", d.Account(), d.Device(), len(msgs), err)
+		}
+	}
+}

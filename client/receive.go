@@ -72,6 +72,9 @@ func (c *Client) session(ctx context.Context) error {
 	if err := c.replenishPreKeys(ctx, conn); err != nil {
 		c.log.Warn("prekey upload failed", "err", err)
 	}
+	if err := c.refreshOwnDevices(ctx, conn); err != nil {
+		c.log.Warn("own devices not refreshed", "err", err)
+	}
 	// What was written while the server was away goes out now, beside
 	// receiving.
 	flushed := make(chan struct{})

@@ -127,6 +127,9 @@ func (c *Client) flushOutboxLocked(ctx context.Context) (map[MessageID]outcome, 
 		status := StatusSent
 		if err != nil {
 			status = StatusFailed
+		} else if serr := c.syncSent(ctx, AccountID(q.rec.To), q.rec.Content); serr != nil {
+			// The message is out; the other devices miss its transcript.
+			c.log.Info("a sync transcript was not sent", "err", serr)
 		}
 		m, uerr := c.setStatus(ctx, q.rec.MessageKey, status, []Write{{Key: q.key}})
 		if uerr != nil {

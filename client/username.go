@@ -165,7 +165,9 @@ func (c *Client) Contacts(ctx context.Context) ([]Contact, error) {
 		if err := jsonUnmarshal(v, &r); err != nil || len(r.Account) != len(AccountID{}) {
 			return fmt.Errorf("stored contact %s is malformed", k)
 		}
-		out = append(out, Contact{Account: AccountID(r.Account), Name: r.Name})
+		if AccountID(r.Account) != c.account { // the account's own devices
+			out = append(out, Contact{Account: AccountID(r.Account), Name: r.Name})
+		}
 		return nil
 	})
 	if err != nil {
