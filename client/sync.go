@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/sotto-chat/sotto/client/internal/content"
 	"github.com/sotto-chat/sotto/client/internal/content/contentpb"
@@ -115,4 +116,54 @@ func (c *Client) syncSent(ctx context.Context, to AccountID, sent []byte) error 
 			return err
 		}
 	}
+}
+
+// DeviceInfo is one device of the account.
+type DeviceInfo struct {
+	ID DeviceID
+	// This is the device the Client runs on.
+	This bool
+	// Created and LastSeen are days (the server keeps nothing finer).
+	Created, LastSeen time.Time
+}
+
+// Devices lists the account's devices.
+func (c *Client) Devices(ctx context.Context) ([]DeviceInfo, error) {
+	var out []DeviceInfo
+	err := c.withAuth(ctx, func(conn *wsclient.Conn) error {
+		resp, err := c.do(ctx, conn, &wirepb.ListDevices{})
+		if err != nil {
+			return fmt.Errorf("client: list devices: %w", err)
+		}
+		for _, d := range resp.GetDeviceList().GetDevices() {
+			out = append(out, DeviceInfo{ID: DeviceID(d.GetId()), This: DeviceID(d.GetId()) == c.device,
+				Created: dayTime(d.GetCreatedDay()), LastSeen: dayTime(d.GetLastSeenDay())})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// RemoveDevice removes another device from the account: the server drops
+// its connections and mailbox, and this device stops sending to it.
+func (c *Client) RemoveDevice(ctx context.Context, id DeviceID) error {
+	if id == c.device {
+		return errors.New("client: a device cannot remove itself; remove it from another device")
+	}
+	return c.withAuth(ctx, func(conn *wsclient.Conn) error {
+		if _, err := c.do(ctx, conn, &wirepb.RemoveDevice{DeviceId: uint32(id)}); err != nil {
+			if wsclient.Code(err) == wirepb.Code_NOT_FOUND {
+				return fmt.Errorf("client: the account has no device %d", id)
+			}
+			return fmt.Errorf("client: remove device: %w", err)
+		}
+		return c.refreshOwnDevices(ctx, conn)
+	})
+}
+
+func dayTime(day int32) time.Time {
+	if day == 0 {
+		return time.Time{}
+	}
+	return time.Unix(int64(day)*86400, 0).UTC()
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +33,9 @@ const (
 	// recvQuiet: recv waits this long for the server to say the mailbox
 	// is drained before giving up on more.
 	recvQuiet = 30 * time.Second
+	// linkWait is how long `sotto link` waits for the approval: the
+	// server keeps a provisioning address about as long.
+	linkWait = 10 * time.Minute
 	// maxStdinText bounds a message read from standard input (the
 	// protocol's limit for one text).
 	maxStdinText = 64 << 10
@@ -50,6 +54,9 @@ commands:
   listen                                print messages as they arrive
   verify @NAME|ACCOUNT [--confirm]      show the safety number; --confirm marks it compared
   block @NAME|ACCOUNT, unblock @NAME|ACCOUNT
+  link --server URL                     make this a new device of an account: shows a link
+  link approve LINK                     (on a device of the account) approve a new device
+  devices [remove ID]                   list the account's devices, or remove one
 `
 
 // cli is one invocation.
@@ -91,6 +98,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"init": c.init, "whoami": c.whoami, "username": c.username, "add": c.add,
 		"contacts": c.contacts, "send": c.send, "recv": c.recv, "listen": c.listen,
 		"verify": c.verify, "block": c.block(true), "unblock": c.block(false),
+		"link": c.link, "devices": c.devices,
 	}
 	f, ok := commands[cmd]
 	if !ok {
@@ -495,6 +503,113 @@ func (c *cli) verify(ctx context.Context, args []string) error {
 		fmt.Fprintln(c.stdout, "verified")
 	} else {
 		fmt.Fprintf(c.stdout, "not verified: compare it with theirs, then `sotto verify %s --confirm`\n", args[0])
+	}
+	return nil
+}
+
+// link makes this profile a new device of an account (it shows a link
+// and waits), or with "approve LINK" approves one from a device of it.
+func (c *cli) link(ctx context.Context, args []string) error {
+	if len(args) == 2 && args[0] == "approve" {
+		cl, done, err := c.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer done()
+		ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+		defer cancel()
+		if err := cl.ApproveLink(ctx, args[1]); err != nil {
+			return err
+		}
+		if c.json {
+			return c.printJSON(map[string]any{"approved": true})
+		}
+		fmt.Fprintln(c.stdout, "approved: the new device joins the account")
+		return nil
+	}
+	fs := flag.NewFlagSet("link", flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	server := fs.String("server", "", "the account's server URL")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *server == "" || fs.NArg() > 0 {
+		return usageError{"want --server URL, or approve LINK"}
+	}
+	st, err := c.openStore(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	req, err := client.NewLinkRequest(ctx, client.Options{Server: *server, Store: st})
+	if err != nil {
+		if strings.Contains(err.Error(), "already holds an account") {
+			return errorf("%s already holds an account: link into another --home", c.home)
+		}
+		return err
+	}
+	defer req.Close()
+	if c.json {
+		if err := c.printJSON(map[string]any{"link": req.URI()}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(c.stdout, "on a device of the account, run:\n\n  sotto link approve '%s'\n\nwaiting for the approval…\n", req.URI())
+	}
+	if f, ok := c.stdout.(interface{ Sync() error }); ok {
+		f.Sync()
+	}
+	ctx, cancel := context.WithTimeout(ctx, linkWait)
+	defer cancel()
+	cl, err := req.Wait(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return errorf("no approval within %v: run `sotto link` again", linkWait)
+	}
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return c.printAccount(ctx, cl)
+}
+
+func (c *cli) devices(ctx context.Context, args []string) error {
+	cl, done, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	switch {
+	case len(args) == 2 && args[0] == "remove":
+		id, err := strconv.ParseUint(args[1], 10, 32)
+		if err != nil {
+			return usageError{"want remove ID (a device number)"}
+		}
+		if err := cl.RemoveDevice(ctx, client.DeviceID(id)); err != nil {
+			return err
+		}
+	case len(args) != 0:
+		return usageError{"want no arguments, or remove ID"}
+	}
+	ds, err := cl.Devices(ctx)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		out := []map[string]any{}
+		for _, d := range ds {
+			out = append(out, map[string]any{"id": d.ID, "this": d.This,
+				"created": d.Created.Format(time.DateOnly), "last_seen": d.LastSeen.Format(time.DateOnly)})
+		}
+		return c.printJSON(out)
+	}
+	for _, d := range ds {
+		this := ""
+		if d.This {
+			this = " (this device)"
+		}
+		fmt.Fprintf(c.stdout, "device %d%s: added %s, last seen %s\n", d.ID, this, d.Created.Format(time.DateOnly), d.LastSeen.Format(time.DateOnly))
 	}
 	return nil
 }

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sotto-chat/sotto/internal/testserver"
+)
+
+// sotto runs one command and returns its stdout; it fails the test on a
+// non-zero exit.
+func sotto(t *testing.T, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), args, strings.NewReader(""), &out, &errb); code != 0 {
+		t.Fatalf("sotto %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
+	}
+	return out.String()
+}
+
+// TestLinkDevice: `sotto link` on a new device, `sotto link approve` on
+// the old one; then both are devices of the account and see each other's
+// messages.
+func TestLinkDevice(t *testing.T) {
+	url := testserver.Start(t)
+	dir := t.TempDir()
+	phone, laptop, bob := filepath.Join(dir, "phone"), filepath.Join(dir, "laptop"), filepath.Join(dir, "bob")
+	sotto(t, "--home", phone, "init", "--server", url, "--username", "amy_1")
+	sotto(t, "--home", bob, "init", "--server", url, "--username", "ben_1")
+	sotto(t, "--home", phone, "add", "@ben_1")
+
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	var linkErr bytes.Buffer
+	go func() {
+		done <- run(context.Background(), []string{"--home", laptop, "--json", "link", "--server", url}, strings.NewReader(""), pw, &linkErr)
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	if !lines.Scan() {
+		t.Fatalf("link printed nothing: %s", linkErr.String())
+	}
+	var shown struct{ Link string }
+	if err := json.Unmarshal(lines.Bytes(), &shown); err != nil || !strings.HasPrefix(shown.Link, "sotto://link?") {
+		t.Fatalf("link printed %q", lines.Text())
+	}
+	sotto(t, "--home", phone, "link", "approve", shown.Link)
+	if !lines.Scan() || !strings.Contains(lines.Text(), `"device":2`) {
+		t.Fatalf("after the approval, link printed %q: %s", lines.Text(), linkErr.String())
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("link exited %d: %s", code, linkErr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("link did not end")
+	}
+
+	devs := sotto(t, "--home", laptop, "--json", "devices")
+	if !strings.Contains(devs, `"id":1`) || !strings.Contains(devs, `"id":2`) || !strings.Contains(devs, `"this":true`) {
+		t.Fatalf("devices: %s", devs)
+	}
+	// The laptop came with the contact; what it sends, the phone sees.
+	sotto(t, "--home", laptop, "send", "@ben_1", "from the laptop")
+	if got := sotto(t, "--home", bob, "recv"); !strings.Contains(got, "from the laptop") {
+		t.Fatalf("Ben got %q", got)
+	}
+	if got := sotto(t, "--home", phone, "recv"); !strings.Contains(got, "to @ben_1: from the laptop") {
+		t.Fatalf("the phone got %q", got)
+	}
+	// The phone removes the laptop.
+	sotto(t, "--home", phone, "devices", "remove", "2")
+	if got := sotto(t, "--home", phone, "devices"); strings.Contains(got, "device 2") {
+		t.Fatalf("after removing: %s", got)
+	}
+}
