@@ -634,3 +634,37 @@ func TestManyDevices(t *testing.T) {
 		}
 	}
 }
+
+// TestContactLink: a contact link lets its holder add an account that
+// accepts only its contacts, and write to it.
+func TestContactLink(t *testing.T) {
+	url := testserver.Start(t)
+	ctx := testContext(t)
+	alice := newAccount(t, url)
+	carol := newAccount(t, url, func(o *client.Options) { o.ContactsOnly = true })
+	if err := carol.SetUsername(ctx, "carol_l"); err != nil {
+		t.Fatal(err)
+	}
+	link, err := carol.ContactLink(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"https://example.org", "sotto://contact?a=00&k=xx", strings.Replace(link, "k=", "k=AA", 1)} {
+		if _, err := alice.AddContactLink(ctx, bad); err == nil {
+			t.Errorf("contact link %q accepted", bad)
+		}
+	}
+	ct, err := alice.AddContactLink(ctx, link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct.Account != carol.Account() || ct.Name != "carol_l" {
+		t.Fatalf("added %+v", ct)
+	}
+	if _, err := alice.SendText(ctx, carol.Account(), "via your link"); err != nil {
+		t.Fatal(err)
+	}
+	if m := carol.next(t); m.Text != "via your link" {
+		t.Fatalf("Carol got %q", m.Text)
+	}
+}

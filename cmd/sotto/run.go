@@ -45,9 +45,9 @@ const usage = `usage: sotto [--home DIR] [--json] COMMAND [ARGS]
 
 commands:
   init --server URL [--username NAME]   create an account on a server
-  whoami                                show this account and device
+  whoami                                show this account, device and contact link
   username [NAME | --delete]            show, set or delete your username
-  add @NAME                             add a contact by username
+  add @NAME|LINK                        add a contact by username or contact link
   contacts                              list your contacts
   send @NAME|ACCOUNT [TEXT...]          send TEXT, or standard input
   recv                                  print what arrived, then exit
@@ -237,7 +237,22 @@ func (c *cli) whoami(ctx context.Context, args []string) error {
 		return err
 	}
 	defer done()
-	return c.printAccount(ctx, cl)
+	link, err := cl.ContactLink(ctx)
+	if err != nil {
+		return err
+	}
+	name, err := cl.Username(ctx)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(map[string]any{"account": cl.Account().String(), "device": cl.Device(), "username": name, "contact_link": link})
+	}
+	if err := c.printAccount(ctx, cl); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "contact link (share it with people you know): %s\n", link)
+	return nil
 }
 
 func (c *cli) username(ctx context.Context, args []string) error {
@@ -270,7 +285,7 @@ func (c *cli) username(ctx context.Context, args []string) error {
 
 func (c *cli) add(ctx context.Context, args []string) error {
 	if len(args) != 1 {
-		return usageError{"want @NAME"}
+		return usageError{"want @NAME or a contact link"}
 	}
 	cl, done, err := c.open(ctx)
 	if err != nil {
@@ -279,7 +294,12 @@ func (c *cli) add(ctx context.Context, args []string) error {
 	defer done()
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
-	ct, err := cl.AddContact(ctx, args[0])
+	var ct client.Contact
+	if strings.HasPrefix(args[0], "sotto://") {
+		ct, err = cl.AddContactLink(ctx, args[0])
+	} else {
+		ct, err = cl.AddContact(ctx, args[0])
+	}
 	if errors.Is(err, client.ErrNoSuchUser) {
 		return errorf("nobody has the username %s: check the spelling (usernames match exactly)", args[0])
 	}
@@ -289,7 +309,7 @@ func (c *cli) add(ctx context.Context, args []string) error {
 	if c.json {
 		return c.printJSON(contactJSON(ct))
 	}
-	fmt.Fprintf(c.stdout, "added @%s (%s)\n", ct.Name, ct.Account)
+	fmt.Fprintf(c.stdout, "added %s\n", displayName(ct))
 	return nil
 }
 
