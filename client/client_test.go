@@ -668,3 +668,67 @@ func TestContactLink(t *testing.T) {
 		t.Fatalf("Carol got %q", m.Text)
 	}
 }
+
+// TestThreeAccountsTwoDevicesEach: three accounts with two devices each
+// all write to each other; every message shows exactly once on every
+// device of both its sides (on the sender's other device as sent) and
+// nowhere else.
+func TestThreeAccountsTwoDevicesEach(t *testing.T) {
+	url := testserver.Start(t)
+	ctx := testContext(t)
+	accounts := make([][2]*device, 3)
+	for i := range accounts {
+		first := newAccount(t, url)
+		accounts[i] = [2]*device{first, link(t, url, first)}
+	}
+	type key struct {
+		account  client.AccountID
+		device   client.DeviceID
+		with     client.AccountID
+		outgoing bool
+	}
+	want := map[key]int{}
+	n := 0
+	for i, from := range accounts {
+		for j, to := range accounts {
+			if i == j {
+				continue
+			}
+			for k, sender := range from {
+				text := fmt.Sprintf("%d.%d to %d", i, k, j)
+				if _, err := sender.SendText(ctx, to[0].Account(), text); err != nil {
+					t.Fatal(err)
+				}
+				n++
+				want[key{from[0].Account(), from[1-k].Device(), to[0].Account(), true}]++
+				for _, d := range to {
+					want[key{to[0].Account(), d.Device(), from[0].Account(), false}]++
+				}
+			}
+		}
+	}
+	// Each device receives what it is owed (every message arrives once:
+	// a second copy would be an extra event, caught below).
+	got := map[key]int{}
+	for _, acct := range accounts {
+		for _, d := range acct {
+			owed := 0
+			for k, c := range want {
+				if k.account == d.Account() && k.device == d.Device() {
+					owed += c
+				}
+			}
+			for range owed {
+				m := d.next(t)
+				got[key{d.Account(), d.Device(), m.With, m.Outgoing}]++
+			}
+			d.quiet(t, 200*time.Millisecond)
+		}
+	}
+	for k, c := range want {
+		if got[k] != c {
+			t.Errorf("device %s.%d, conversation with %s (outgoing %v): %d messages, want %d", k.account, k.device, k.with, k.outgoing, got[k], c)
+		}
+	}
+	t.Logf("%d messages; counts checked on %d (device, conversation, direction) pairs", n, len(want))
+}
