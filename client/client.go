@@ -14,7 +14,6 @@ package client
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,6 +60,22 @@ const (
 	reconnectMin = 250 * time.Millisecond
 	reconnectMax = 30 * time.Second
 )
+
+// ErrAccountExists is returned by Create and NewLinkRequest for a Store
+// that already holds an account.
+var ErrAccountExists = errors.New("client: this store already holds an account")
+
+// checkEmpty returns ErrAccountExists if the store holds an account.
+func checkEmpty(ctx context.Context, st Store) error {
+	_, err := st.Get(ctx, keyAccount)
+	switch {
+	case err == nil:
+		return ErrAccountExists
+	case !errors.Is(err, ErrNotFound):
+		return fmt.Errorf("client: %w", err)
+	}
+	return nil
+}
 
 // ErrNoAccount is returned by Open for a Store that holds no account.
 var ErrNoAccount = errors.New("client: no account in this store: create one first")
@@ -121,10 +136,8 @@ type addr struct {
 // Create registers a new account with one device (this one) and stores
 // it in opts.Store, which must be empty.
 func Create(ctx context.Context, opts Options) (*Client, error) {
-	if _, err := opts.Store.Get(ctx, keyAccount); err == nil {
-		return nil, errors.New("client: this store already holds an account")
-	} else if !errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("client: %w", err)
+	if err := checkEmpty(ctx, opts.Store); err != nil {
+		return nil, err
 	}
 	c, err := newClient(opts)
 	if err != nil {
@@ -133,14 +146,8 @@ func Create(ctx context.Context, opts Options) (*Client, error) {
 	if c.identity, err = keys.GenerateKeyPair(rand.Reader); err != nil {
 		return nil, err
 	}
-	if c.auth, err = keys.GenerateKeyPair(rand.Reader); err != nil {
-		return nil, err
-	}
 	c.profileKey = make([]byte, 32)
 	rand.Read(c.profileKey)
-	var b [4]byte
-	rand.Read(b[:])
-	c.registrationID = binary.BigEndian.Uint32(b[:])%maxRegistrationID + 1
 	var accessKey []byte
 	if opts.ContactsOnly {
 		k, err := access.Derive(c.profileKey)
@@ -149,25 +156,11 @@ func Create(ctx context.Context, opts Options) (*Client, error) {
 		}
 		accessKey = k[:]
 	}
-
-	rec := &accountRecord{Server: opts.Server, RegistrationID: c.registrationID, ProfileKey: c.profileKey,
-		ContactsOnly: opts.ContactsOnly, NextPreKeyID: 1}
-	if rec.Identity, err = c.identity.MarshalBinary(); err != nil {
-		return nil, err
-	}
-	if rec.Auth, err = c.auth.MarshalBinary(); err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	spk, err := keys.GenerateSignedPreKey(rand.Reader, c.identity.Private, keys.SignedPreKeyID(rec.NextPreKeyID), now)
+	dk, err := newDeviceKeys(c.identity)
 	if err != nil {
 		return nil, err
 	}
-	kem, err := keys.GenerateKEMPreKey(rand.Reader, c.identity.Private, keys.DefaultKEM, keys.KEMPreKeyID(rec.NextPreKeyID), now)
-	if err != nil {
-		return nil, err
-	}
-	rec.NextPreKeyID++
+	spk, kem := dk.wire()
 
 	conn, err := c.dial(ctx)
 	if err != nil {
@@ -184,10 +177,8 @@ func Create(ctx context.Context, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("client: proof of work: %w", context.Cause(ctx))
 	}
 	resp, err = c.do(ctx, conn, &wirepb.Register{
-		Seed: ch.GetSeed(), Solution: sol, IdentityKey: c.identity.Public.Bytes(), AuthKey: c.auth.Public.Bytes(),
-		RegistrationId: c.registrationID, UnidentifiedAccessKey: accessKey,
-		SignedPrekey:  &wirepb.SignedPreKey{Id: uint32(spk.ID), Key: spk.Key.Public.Bytes(), Signature: spk.Signature[:]},
-		KemLastResort: &wirepb.KEMPreKey{Id: uint32(kem.ID), Key: kem.Key.Public.Bytes(), Signature: kem.Signature[:]},
+		Seed: ch.GetSeed(), Solution: sol, IdentityKey: c.identity.Public.Bytes(), AuthKey: dk.auth.Public.Bytes(),
+		RegistrationId: dk.registrationID, UnidentifiedAccessKey: accessKey, SignedPrekey: spk, KemLastResort: kem,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("client: register: %w", err)
@@ -196,24 +187,11 @@ func Create(ctx context.Context, opts Options) (*Client, error) {
 	if len(reg.GetAccountId()) != len(c.account) {
 		return nil, errors.New("client: register: malformed account id")
 	}
-	c.account, c.device = AccountID(reg.GetAccountId()), DeviceID(reg.GetDeviceId())
-	rec.Account, rec.Device, rec.TrustRoot = c.account[:], uint32(c.device), reg.GetTrustRoot()
-	if err := c.setTrust(rec.TrustRoot); err != nil {
-		return nil, err
-	}
-	spkb, err := spk.MarshalBinary()
+	writes, err := c.use(dk, &accountRecord{Server: opts.Server, ContactsOnly: opts.ContactsOnly}, reg)
 	if err != nil {
 		return nil, err
 	}
-	kemb, err := kem.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	if err := c.store.Apply(ctx, []Write{
-		{keyAccount, marshalJSON(rec)},
-		{preKeyKey("signed", uint32(spk.ID)), spkb},
-		{preKeyKey("kem", uint32(kem.ID)), kemb},
-	}); err != nil {
+	if err := c.store.Apply(ctx, writes); err != nil {
 		return nil, fmt.Errorf("client: store the new account: %w", err)
 	}
 	return c, nil

@@ -3,15 +3,11 @@ package client
 import (
 	"context"
 	"crypto/hpke"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/url"
-	"time"
 
-	"github.com/sotto-chat/sotto/internal/keys"
 	"github.com/sotto-chat/sotto/internal/wire/wirepb"
 	"github.com/sotto-chat/sotto/internal/wsclient"
 )
@@ -66,8 +62,8 @@ type LinkRequest struct {
 // with it; then Wait. The address lives while the request is open, at most
 // the server's ProvisioningTTL (minutes).
 func NewLinkRequest(ctx context.Context, opts Options) (*LinkRequest, error) {
-	if _, err := opts.Store.Get(ctx, keyAccount); err == nil {
-		return nil, errors.New("client: this store already holds an account")
+	if err := checkEmpty(ctx, opts.Store); err != nil {
+		return nil, err
 	}
 	shell, err := newClient(opts)
 	if err != nil {
@@ -132,32 +128,14 @@ func (l *LinkRequest) Wait(ctx context.Context) (*Client, error) {
 	if err := c.identity.UnmarshalBinary(p.Identity); err != nil {
 		return nil, fmt.Errorf("client: the approval's identity key: %w", err)
 	}
-	if c.auth, err = keys.GenerateKeyPair(rand.Reader); err != nil {
-		return nil, err
-	}
 	c.profileKey = p.ProfileKey
-	var b [4]byte
-	rand.Read(b[:])
-	c.registrationID = binary.BigEndian.Uint32(b[:])%maxRegistrationID + 1
-	rec := &accountRecord{Server: l.opts.Server, RegistrationID: c.registrationID, ProfileKey: c.profileKey,
-		ContactsOnly: p.ContactsOnly, Username: p.Username, NextPreKeyID: 1, Identity: p.Identity}
-	if rec.Auth, err = c.auth.MarshalBinary(); err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	spk, err := keys.GenerateSignedPreKey(rand.Reader, c.identity.Private, keys.SignedPreKeyID(rec.NextPreKeyID), now)
+	dk, err := newDeviceKeys(c.identity)
 	if err != nil {
 		return nil, err
 	}
-	kem, err := keys.GenerateKEMPreKey(rand.Reader, c.identity.Private, keys.DefaultKEM, keys.KEMPreKeyID(rec.NextPreKeyID), now)
-	if err != nil {
-		return nil, err
-	}
-	rec.NextPreKeyID++
-	resp, err := c.do(ctx, l.conn, &wirepb.LinkDevice{LinkToken: p.LinkToken, AuthKey: c.auth.Public.Bytes(),
-		RegistrationId: c.registrationID,
-		SignedPrekey:   &wirepb.SignedPreKey{Id: uint32(spk.ID), Key: spk.Key.Public.Bytes(), Signature: spk.Signature[:]},
-		KemLastResort:  &wirepb.KEMPreKey{Id: uint32(kem.ID), Key: kem.Key.Public.Bytes(), Signature: kem.Signature[:]}})
+	spk, kem := dk.wire()
+	resp, err := c.do(ctx, l.conn, &wirepb.LinkDevice{LinkToken: p.LinkToken, AuthKey: dk.auth.Public.Bytes(),
+		RegistrationId: dk.registrationID, SignedPrekey: spk, KemLastResort: kem})
 	if wsclient.Code(err) == wirepb.Code_EXPIRED {
 		return nil, errors.New("client: the approval expired: link again")
 	}
@@ -168,23 +146,9 @@ func (l *LinkRequest) Wait(ctx context.Context) (*Client, error) {
 	if string(reg.GetAccountId()) != string(p.Account) {
 		return nil, errors.New("client: link: the server joined another account")
 	}
-	c.account, c.device = AccountID(reg.GetAccountId()), DeviceID(reg.GetDeviceId())
-	rec.Account, rec.Device, rec.TrustRoot = c.account[:], uint32(c.device), reg.GetTrustRoot()
-	if err := c.setTrust(rec.TrustRoot); err != nil {
-		return nil, err
-	}
-	spkb, err := spk.MarshalBinary()
+	writes, err := c.use(dk, &accountRecord{Server: l.opts.Server, ContactsOnly: p.ContactsOnly, Username: p.Username}, reg)
 	if err != nil {
 		return nil, err
-	}
-	kemb, err := kem.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	writes := []Write{
-		{keyAccount, marshalJSON(rec)},
-		{preKeyKey("signed", uint32(spk.ID)), spkb},
-		{preKeyKey("kem", uint32(kem.ID)), kemb},
 	}
 	for i := range p.Contacts {
 		ct := &p.Contacts[i]

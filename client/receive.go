@@ -256,7 +256,7 @@ func (c *Client) receiveInto(ctx context.Context, env []byte, out *received) err
 		if res.NewSession {
 			// A one-time KEM prekey goes once used; the last-resort one
 			// (id 1, made at registration) stays.
-			if res.KEMPreKeyID != 1 {
+			if res.KEMPreKeyID != firstPreKeyID {
 				writes = append(writes, Write{Key: preKeyKey("kem", uint32(res.KEMPreKeyID))})
 			}
 		}

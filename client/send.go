@@ -42,6 +42,9 @@ var ErrQueued = errors.New("client: the server is unreachable: the message is qu
 // every device of the recipient, or with ErrQueued (and the message,
 // StatusQueued) if the server cannot be reached.
 func (c *Client) SendText(ctx context.Context, to AccountID, text string) (Message, error) {
+	if to == c.account {
+		return Message{}, errors.New("client: a message to this account itself: its other devices get copies of what it sends")
+	}
 	now := time.Now()
 	m := Message{ID: newMessageID(), With: to, Outgoing: true, FromDevice: c.device, Text: text,
 		SentAt: now.Truncate(time.Millisecond), ReceivedAt: now, Status: StatusQueued}

@@ -195,7 +195,7 @@ func (c *cli) init(ctx context.Context, args []string) error {
 	defer st.Close()
 	cl, err := client.Create(ctx, client.Options{Server: *server, Store: st})
 	if err != nil {
-		if strings.Contains(err.Error(), "already holds an account") {
+		if errors.Is(err, client.ErrAccountExists) {
 			return errorf("%s already holds an account: use another --home", c.home)
 		}
 		return err
@@ -563,7 +563,7 @@ func (c *cli) link(ctx context.Context, args []string) error {
 	defer st.Close()
 	req, err := client.NewLinkRequest(ctx, client.Options{Server: *server, Store: st})
 	if err != nil {
-		if strings.Contains(err.Error(), "already holds an account") {
+		if errors.Is(err, client.ErrAccountExists) {
 			return errorf("%s already holds an account: link into another --home", c.home)
 		}
 		return err
