@@ -41,9 +41,9 @@ const (
 	maxStdinText = 64 << 10
 )
 
-const usage = `usage: sotto [--home DIR] [--json] COMMAND [ARGS]
+const usage = `usage: sotto [--home DIR] [--json] [COMMAND [ARGS]]
 
-commands:
+Without a command, sotto opens the chat screen. Commands:
   init --server URL [--username NAME]   create an account on a server
   whoami                                show this account, device and contact link
   username [NAME | --delete]            show, set or delete your username
@@ -89,11 +89,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		c.home = defaultHome()
 	}
 	if fs.NArg() == 0 {
-		// The chat screen comes here; until then, say what there is.
-		fmt.Fprint(stderr, usage)
-		return exitUsage
+		if err := c.runChat(ctx); err != nil {
+			fmt.Fprintf(stderr, "sotto: %v\n", err)
+			return exitError
+		}
+		return exitOK
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	if cmd == "help" {
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
 	commands := map[string]func(context.Context, []string) error{
 		"init": c.init, "whoami": c.whoami, "username": c.username, "add": c.add,
 		"contacts": c.contacts, "send": c.send, "recv": c.recv, "listen": c.listen,

@@ -1,0 +1,409 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"github.com/sotto-chat/sotto/client"
+)
+
+// The chat screen: contacts on the left with unread counts, the selected
+// conversation on the right with delivery marks and typing, a compose
+// line below. Network work runs in commands, never in Update, so the
+// screen never waits on the server.
+
+// Screen timings, each with its reason.
+const (
+	// typingEvery: while a person types, a typing indicator goes out at
+	// most this often (others show it for typingShown).
+	typingEvery = 3 * time.Second
+	typingShown = 5 * time.Second
+	// listWidth is the contact column: an @username and a count.
+	listWidth = 26
+	// sendTimeout bounds one send from the screen; a message that does
+	// not make it stays queued in the outbox.
+	sendTimeout = 30 * time.Second
+)
+
+// chat is the screen's model.
+type chat struct {
+	ctx    context.Context
+	cl     *client.Client
+	events <-chan client.Event // the client's; nil in tests, which feed events themselves
+
+	contacts []client.Contact
+	sel      int
+	msgs     map[client.AccountID][]client.Message
+	unread   map[client.AccountID]int
+	typing   map[client.AccountID]time.Time
+	input    textinput.Model
+	scroll   int // lines scrolled up from the newest
+	status   string
+	problem  string
+	width    int
+	height   int
+	typedAt  time.Time
+}
+
+// Messages of the screen.
+type (
+	eventMsg   struct{ e client.Event }
+	sentMsg    struct{ err error }
+	loadedMsg  struct{ contacts []client.Contact }
+	historyMsg struct {
+		with client.AccountID
+		msgs []client.Message
+	}
+)
+
+func newChat(ctx context.Context, cl *client.Client) chat {
+	in := textinput.New()
+	in.Placeholder = "write a message; Enter sends, Tab or ↑↓ choose a chat, Esc quits"
+	st := in.Styles()
+	st.Cursor.Blink = false // a steady cursor: no redraw twice a second
+	in.SetStyles(st)
+	in.Focus()
+	return chat{ctx: ctx, cl: cl, events: cl.Events(), msgs: map[client.AccountID][]client.Message{},
+		unread: map[client.AccountID]int{}, typing: map[client.AccountID]time.Time{},
+		input: in, status: "connecting…", width: 80, height: 24}
+}
+
+func (m chat) Init() tea.Cmd { return tea.Batch(m.waitEvent(), m.loadContacts()) }
+
+// waitEvent delivers the client's next event to Update.
+func (m chat) waitEvent() tea.Cmd {
+	if m.events == nil {
+		return nil
+	}
+	events := m.events
+	return func() tea.Msg {
+		select {
+		case e := <-events:
+			return eventMsg{e}
+		case <-m.ctx.Done():
+			return tea.Quit()
+		}
+	}
+}
+
+func (m chat) loadContacts() tea.Cmd {
+	return func() tea.Msg {
+		cs, _ := m.cl.Contacts(m.ctx)
+		return loadedMsg{cs}
+	}
+}
+
+func (m chat) loadHistory(with client.AccountID) tea.Cmd {
+	return func() tea.Msg {
+		msgs, _ := m.cl.Messages(m.ctx, with)
+		return historyMsg{with, msgs}
+	}
+}
+
+func (m chat) current() (client.Contact, bool) {
+	if m.sel < 0 || m.sel >= len(m.contacts) {
+		return client.Contact{}, false
+	}
+	return m.contacts[m.sel], true
+}
+
+func (m chat) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.input.SetWidth(max(10, m.width-listWidth-4))
+		return m, nil
+	case loadedMsg:
+		m.contacts = msg.contacts
+		if ct, ok := m.current(); ok {
+			return m, m.loadHistory(ct.Account)
+		}
+		return m, nil
+	case historyMsg:
+		m.msgs[msg.with] = msg.msgs
+		return m, m.markRead(msg.with)
+	case sentMsg:
+		m.problem = ""
+		if msg.err != nil {
+			m.problem = msg.err.Error()
+		}
+		if ct, ok := m.current(); ok {
+			return m, m.loadHistory(ct.Account)
+		}
+		return m, nil
+	case eventMsg:
+		return m.event(msg.e)
+	case tea.KeyPressMsg:
+		return m.key(msg)
+	}
+	return m, nil
+}
+
+func (m chat) event(e client.Event) (tea.Model, tea.Cmd) {
+	next := m.waitEvent()
+	switch e := e.(type) {
+	case client.ConnectedEvent:
+		m.status = "connected"
+	case client.DisconnectedEvent:
+		m.status = "offline: messages you write are queued"
+	case client.MessageEvent:
+		with := e.Message.With
+		delete(m.typing, with)
+		known := false
+		for _, ct := range m.contacts {
+			known = known || ct.Account == with
+		}
+		if !known {
+			return m, tea.Batch(next, m.loadContacts())
+		}
+		if ct, ok := m.current(); ok && ct.Account == with {
+			return m, tea.Batch(next, m.loadHistory(with))
+		}
+		if !e.Message.Outgoing {
+			m.unread[with]++
+		}
+	case client.ReceiptEvent, client.StatusEvent:
+		if ct, ok := m.current(); ok {
+			return m, tea.Batch(next, m.loadHistory(ct.Account))
+		}
+	case client.TypingEvent:
+		if e.Typing {
+			m.typing[e.With] = time.Now()
+		} else {
+			delete(m.typing, e.With)
+		}
+	case client.IdentityChangedEvent:
+		m.problem = fmt.Sprintf("the safety number with %s changed: verify it (sotto verify)", m.nameOf(e.With))
+	case client.UndecryptableEvent:
+		m.problem = "a message could not be decrypted and was dropped"
+	}
+	return m, next
+}
+
+func (m chat) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
+	switch k.String() {
+	case "esc", "ctrl+c":
+		return m, tea.Quit
+	case "tab", "down":
+		return m.selectContact(m.sel + 1)
+	case "shift+tab", "up":
+		return m.selectContact(m.sel - 1)
+	case "pgup":
+		m.scroll += max(1, m.height/2)
+		return m, nil
+	case "pgdown":
+		m.scroll = max(0, m.scroll-max(1, m.height/2))
+		return m, nil
+	case "enter":
+		text := strings.TrimSpace(m.input.Value())
+		ct, ok := m.current()
+		if text == "" || !ok {
+			return m, nil
+		}
+		m.input.Reset()
+		m.scroll = 0
+		return m, m.send(ct.Account, text)
+	}
+	var cmd tea.Cmd
+	m.input, cmd = m.input.Update(k)
+	if ct, ok := m.current(); ok && time.Since(m.typedAt) > typingEvery && m.input.Value() != "" {
+		m.typedAt = time.Now()
+		cl, ctx := m.cl, m.ctx
+		return m, tea.Batch(cmd, func() tea.Msg {
+			_ = cl.SendTyping(ctx, ct.Account, true) // a courtesy: failures do not matter
+			return nil
+		})
+	}
+	return m, cmd
+}
+
+func (m chat) selectContact(i int) (tea.Model, tea.Cmd) {
+	if len(m.contacts) == 0 {
+		return m, nil
+	}
+	m.sel = (i + len(m.contacts)) % len(m.contacts)
+	m.scroll = 0
+	ct := m.contacts[m.sel]
+	delete(m.unread, ct.Account)
+	return m, m.loadHistory(ct.Account)
+}
+
+// send sends in a command: the screen goes on while it travels.
+func (m chat) send(to client.AccountID, text string) tea.Cmd {
+	cl, ctx := m.cl, m.ctx
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, sendTimeout)
+		defer cancel()
+		_, err := cl.SendText(ctx, to, text)
+		if err != nil && !isQueued(err) {
+			return sentMsg{err}
+		}
+		return sentMsg{}
+	}
+}
+
+func isQueued(err error) bool {
+	return err != nil && strings.Contains(err.Error(), client.ErrQueued.Error())
+}
+
+// markRead marks what the open conversation shows as read.
+func (m chat) markRead(with client.AccountID) tea.Cmd {
+	var ids []client.MessageID
+	for _, msg := range m.msgs[with] {
+		if !msg.Outgoing && msg.Status != client.StatusRead {
+			ids = append(ids, msg.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	cl, ctx := m.cl, m.ctx
+	return func() tea.Msg {
+		_ = cl.MarkRead(ctx, with, ids...) // receipts are a courtesy
+		return nil
+	}
+}
+
+func (m chat) nameOf(a client.AccountID) string {
+	for _, ct := range m.contacts {
+		if ct.Account == a && ct.Name != "" {
+			return "@" + ct.Name
+		}
+	}
+	return a.String()[:8]
+}
+
+var (
+	selectedStyle = lipgloss.NewStyle().Bold(true).Reverse(true)
+	dimStyle      = lipgloss.NewStyle().Faint(true)
+	problemStyle  = lipgloss.NewStyle().Bold(true)
+)
+
+func (m chat) View() tea.View {
+	v := tea.NewView(m.render())
+	v.AltScreen = true
+	v.WindowTitle = "sotto"
+	return v
+}
+
+// render draws the screen as plain lines (styles aside), so that tests
+// can read it.
+func (m chat) render() string {
+	bodyHeight := max(3, m.height-3)
+	var left []string
+	left = append(left, "chats")
+	if len(m.contacts) == 0 {
+		left = append(left, dimStyle.Render("none yet: sotto add @name"))
+	}
+	for i, ct := range m.contacts {
+		line := m.nameOf(ct.Account)
+		if n := m.unread[ct.Account]; n > 0 {
+			line += fmt.Sprintf(" (%d)", n)
+		}
+		line = truncate(line, listWidth-2)
+		if i == m.sel {
+			line = selectedStyle.Render(line)
+		}
+		left = append(left, line)
+	}
+	var right []string
+	if ct, ok := m.current(); ok {
+		right = append(right, m.nameOf(ct.Account))
+		var lines []string
+		for _, msg := range m.msgs[ct.Account] {
+			who := m.nameOf(ct.Account)
+			if msg.Outgoing {
+				who = "me"
+			}
+			lines = append(lines, fmt.Sprintf("%s %s: %s%s", msg.SentAt.Local().Format("15:04"), who, msg.Text, mark(msg)))
+		}
+		if t, ok := m.typing[ct.Account]; ok && time.Since(t) < typingShown {
+			lines = append(lines, dimStyle.Render(m.nameOf(ct.Account)+" is typing…"))
+		}
+		end := max(0, len(lines)-m.scroll)
+		start := max(0, end-(bodyHeight-1))
+		right = append(right, lines[start:end]...)
+	}
+	var b strings.Builder
+	status := "sotto · " + m.status
+	if m.problem != "" {
+		status += " · " + problemStyle.Render(m.problem)
+	}
+	b.WriteString(status + "\n")
+	for i := range bodyHeight {
+		l, r := "", ""
+		if i < len(left) {
+			l = left[i]
+		}
+		if i < len(right) {
+			r = right[i]
+		}
+		b.WriteString(pad(l, listWidth) + "│ " + r + "\n")
+	}
+	b.WriteString(strings.Repeat("─", max(10, m.width)) + "\n")
+	b.WriteString(m.input.View())
+	return b.String()
+}
+
+// mark shows how far an outgoing message got.
+func mark(m client.Message) string {
+	if !m.Outgoing {
+		return ""
+	}
+	switch m.Status {
+	case client.StatusQueued:
+		return " ⧗"
+	case client.StatusSent:
+		return " ✓"
+	case client.StatusDelivered:
+		return " ✓✓"
+	case client.StatusRead:
+		return " ✓✓ read"
+	case client.StatusFailed:
+		return " ✗ not sent"
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	if lipgloss.Width(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	for len(r) > 0 && lipgloss.Width(string(r))+1 > n {
+		r = r[:len(r)-1]
+	}
+	return string(r) + "…"
+}
+
+func pad(s string, n int) string {
+	if w := lipgloss.Width(s); w < n {
+		return s + strings.Repeat(" ", n-w)
+	}
+	return s
+}
+
+// runChat opens the chat screen.
+func (c *cli) runChat(ctx context.Context) error {
+	cl, done, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- cl.Run(ctx) }()
+	defer func() { cancel(); <-runErr }()
+	_, err = tea.NewProgram(newChat(ctx, cl), tea.WithContext(ctx)).Run()
+	if err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}

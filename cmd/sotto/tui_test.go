@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/sotto-chat/sotto/client"
+	"github.com/sotto-chat/sotto/internal/testserver"
+)
+
+// drive hands msg to the model and runs the commands it returns (network
+// work: sends, loads) until none is left, as the program would.
+func drive(t *testing.T, m chat, msg tea.Msg) chat {
+	t.Helper()
+	queue := []tea.Msg{msg}
+	for len(queue) > 0 {
+		next := queue[0]
+		queue = queue[1:]
+		if b, ok := next.(tea.BatchMsg); ok {
+			for _, c := range b {
+				if c != nil {
+					queue = append(queue, c())
+				}
+			}
+			continue
+		}
+		if next == nil {
+			continue
+		}
+		model, cmd := m.Update(next)
+		m = model.(chat)
+		if cmd != nil {
+			queue = append(queue, cmd())
+		}
+	}
+	return m
+}
+
+var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[a-zA-Z]`)
+
+// screen is what the chat shows, without its styles.
+func screen(m chat) string { return ansi.ReplaceAllString(m.render(), "") }
+
+// running is a client with Run going.
+func running(t *testing.T, url string) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	c, err := client.Create(ctx, client.Options{Server: url, Store: client.NewMemoryStore()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; c.Close() })
+	return c
+}
+
+// nextEvent returns c's next event of type T.
+func nextEvent[T client.Event](t *testing.T, c *client.Client) T {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case e := <-c.Events():
+			if v, ok := e.(T); ok {
+				return v
+			}
+		case <-timeout:
+			var zero T
+			t.Fatalf("no %T", zero)
+		}
+	}
+}
+
+func typeText(t *testing.T, m chat, s string) chat {
+	for _, r := range s {
+		m = drive(t, m, tea.KeyPressMsg{Code: r, Text: string(r)})
+	}
+	return m
+}
+
+// TestChatScreen drives the chat screen through a real sottod: choose a
+// chat, write, see the reply, receipts, typing and unread counts.
+func TestChatScreen(t *testing.T) {
+	url := testserver.Start(t)
+	ctx := context.Background()
+	alice, bob, carol := running(t, url), running(t, url), running(t, url)
+	for c, name := range map[*client.Client]string{bob: "bob_t", carol: "carol_t"} {
+		if err := c.SetUsername(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := alice.AddContact(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := newChat(ctx, alice)
+	m.events = nil // the test hands the screen its events
+	m = drive(t, m, tea.WindowSizeMsg{Width: 100, Height: 16})
+	m = drive(t, m, m.loadContacts()())
+	shown := screen(m)
+	for _, want := range []string{"chats", "@bob_t", "@carol_t", "rite a message"} {
+		if !strings.Contains(shown, want) {
+			t.Fatalf("screen lacks %q:\n%s", want, shown)
+		}
+	}
+
+	// Alice writes to Bob (the first chat), Enter sends.
+	m = typeText(t, m, "hello Bob")
+	m = drive(t, m, tea.KeyPressMsg{Code: tea.KeyEnter})
+	if s := screen(m); !strings.Contains(s, "me: hello Bob ✓") {
+		t.Fatalf("after sending:\n%s", s)
+	}
+	// Bob saw Alice type (on her first key), then her message.
+	if e := nextEvent[client.TypingEvent](t, bob); !e.Typing || e.With != alice.Account() {
+		t.Fatalf("Bob's typing event %+v", e)
+	}
+	if got := nextEvent[client.MessageEvent](t, bob); got.Message.Text != "hello Bob" {
+		t.Fatalf("Bob got %q", got.Message.Text)
+	}
+
+	// Bob answers: it shows in the open chat.
+	if _, err := bob.SendText(ctx, alice.Account(), "hi Alice"); err != nil {
+		t.Fatal(err)
+	}
+	m = drive(t, m, eventMsg{nextEvent[client.MessageEvent](t, alice)})
+	if s := screen(m); !strings.Contains(s, "@bob_t: hi Alice") {
+		t.Fatalf("after Bob's answer:\n%s", s)
+	}
+	// Now that Bob wrote to her, he tells Alice when he types, and his
+	// receipts mark her messages.
+	if err := bob.SendTyping(ctx, alice.Account(), true); err != nil {
+		t.Fatal(err)
+	}
+	m = drive(t, m, eventMsg{nextEvent[client.TypingEvent](t, alice)})
+	if s := screen(m); !strings.Contains(s, "@bob_t is typing…") {
+		t.Fatalf("typing not shown:\n%s", s)
+	}
+	m = typeText(t, m, "good to see you")
+	m = drive(t, m, tea.KeyPressMsg{Code: tea.KeyEnter})
+	m = drive(t, m, eventMsg{nextEvent[client.ReceiptEvent](t, alice)})
+	if s := screen(m); !strings.Contains(s, "me: good to see you ✓✓") {
+		t.Fatalf("no delivery mark:\n%s", s)
+	}
+
+	// Carol writes while Bob's chat is open: an unread count.
+	if _, err := carol.SendText(ctx, alice.Account(), "psst"); err != nil {
+		t.Fatal(err)
+	}
+	m = drive(t, m, eventMsg{nextEvent[client.MessageEvent](t, alice)})
+	if s := screen(m); !strings.Contains(s, "@carol_t (1)") {
+		t.Fatalf("no unread count:\n%s", s)
+	}
+	m = drive(t, m, tea.KeyPressMsg{Code: tea.KeyTab})
+	if s := screen(m); !strings.Contains(s, "@carol_t: psst") || strings.Contains(s, "(1)") {
+		t.Fatalf("Carol's chat:\n%s", s)
+	}
+}
