@@ -75,6 +75,9 @@ func (c *Client) session(ctx context.Context) error {
 	if err := c.refreshOwnDevices(ctx, conn); err != nil {
 		c.log.Warn("own devices not refreshed", "err", err)
 	}
+	if err := c.pruneSeen(ctx, time.Now()); err != nil {
+		c.log.Warn("old envelope hashes not pruned", "err", err)
+	}
 	// What was written while the server was away goes out now, beside
 	// receiving.
 	flushed := make(chan struct{})
@@ -484,3 +487,23 @@ func (c *Client) Messages(ctx context.Context, with AccountID) ([]Message, error
 
 func msTime(ms int64) time.Time { return time.UnixMilli(ms) }
 func nsTime(ns int64) time.Time { return time.Unix(0, ns) }
+
+// seenRetention is how long an envelope's hash is kept for recognizing
+// its redelivery: the server keeps undelivered envelopes 30 days, so none
+// comes back later than that (a day's margin).
+const seenRetention = 31 * 24 * time.Hour
+
+// pruneSeen forgets the hashes of envelopes handled before seenRetention.
+func (c *Client) pruneSeen(ctx context.Context, now time.Time) error {
+	var old []Write
+	err := c.store.Scan(ctx, prefixEnvelope, func(k string, v []byte) error {
+		if len(v) == 8 && time.Unix(int64(binary.BigEndian.Uint64(v)), 0).Before(now.Add(-seenRetention)) {
+			old = append(old, Write{Key: k})
+		}
+		return nil
+	})
+	if err != nil || len(old) == 0 {
+		return err
+	}
+	return c.store.Apply(ctx, old)
+}

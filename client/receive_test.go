@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/binary"
 	"testing"
 	"time"
 
@@ -55,5 +56,25 @@ func TestRedeliveredEnvelopeIsSilent(t *testing.T) {
 	}
 	if m := (<-bob.events).(MessageEvent).Message; m.Text != "once" {
 		t.Fatalf("got %q", m.Text)
+	}
+}
+
+func TestPruneSeen(t *testing.T) {
+	c := &Client{store: NewMemoryStore()}
+	ctx := t.Context()
+	now := time.Now()
+	stamp := func(at time.Time) []byte { return binary.BigEndian.AppendUint64(nil, uint64(at.Unix())) }
+	c.store.Apply(ctx, []Write{
+		{prefixEnvelope + "old", stamp(now.Add(-seenRetention - time.Hour))},
+		{prefixEnvelope + "new", stamp(now.Add(-time.Hour))},
+	})
+	if err := c.pruneSeen(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.store.Get(ctx, prefixEnvelope+"old"); err == nil {
+		t.Fatal("an envelope hash past retention was kept")
+	}
+	if _, err := c.store.Get(ctx, prefixEnvelope+"new"); err != nil {
+		t.Fatal("a recent envelope hash was pruned")
 	}
 }
