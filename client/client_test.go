@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -731,4 +732,52 @@ func TestThreeAccountsTwoDevicesEach(t *testing.T) {
 		}
 	}
 	t.Logf("%d messages; counts checked on %d (device, conversation, direction) pairs", n, len(want))
+}
+
+// TestProfiles: a profile is readable by those who hold the profile key
+// (who were written to, or hold a contact link) and by nobody else, and
+// the server holds only ciphertext.
+func TestProfiles(t *testing.T) {
+	url := testserver.Start(t)
+	ctx := testContext(t)
+	alice, bob, eve := newAccount(t, url), newAccount(t, url), newAccount(t, url)
+	avatar := bytes.Repeat([]byte{0x89, 'P', 'N', 'G'}, 1000)
+	if err := alice.SetProfile(ctx, client.Profile{Name: "Alice Liddell", Avatar: avatar}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := alice.ProfileOf(ctx, alice.Account()); err != nil || p.Name != "Alice Liddell" {
+		t.Fatalf("own profile: %+v, %v", p, err)
+	}
+	// Bob has no profile key yet.
+	if _, err := bob.ProfileOf(ctx, alice.Account()); !errors.Is(err, client.ErrNoProfileKey) {
+		t.Fatalf("profile without the key: %v", err)
+	}
+	// Alice writes to Bob: her message carries her profile key.
+	if _, err := alice.SendText(ctx, bob.Account(), "hi"); err != nil {
+		t.Fatal(err)
+	}
+	bob.next(t)
+	p, err := bob.ProfileOf(ctx, alice.Account())
+	if err != nil || p.Name != "Alice Liddell" || !bytes.Equal(p.Avatar, avatar) {
+		t.Fatalf("Bob sees %q (%d-byte avatar), %v", p.Name, len(p.Avatar), err)
+	}
+	// Eve never got the key: nothing. Bob's own profile is empty.
+	if _, err := eve.ProfileOf(ctx, alice.Account()); !errors.Is(err, client.ErrNoProfileKey) {
+		t.Fatalf("Eve: %v", err)
+	}
+	if p, err := alice.ProfileOf(ctx, bob.Account()); !errors.Is(err, client.ErrNoProfileKey) && (err != nil || p.Name != "") {
+		t.Fatalf("an unset profile: %+v, %v", p, err)
+	}
+	for _, bad := range []client.Profile{{Name: strings.Repeat("x", client.MaxProfileName+1)}, {Name: "\xff"}, {Avatar: make([]byte, client.MaxAvatar+1)}} {
+		if err := alice.SetProfile(ctx, bad); err == nil {
+			t.Errorf("profile %q with a %d-byte avatar accepted", bad.Name, len(bad.Avatar))
+		}
+	}
+	// Deleting it.
+	if err := alice.SetProfile(ctx, client.Profile{}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := bob.ProfileOf(ctx, alice.Account()); err != nil || p.Name != "" {
+		t.Fatalf("a deleted profile: %+v, %v", p, err)
+	}
 }

@@ -57,6 +57,7 @@ Without a command, sotto opens the chat screen. Commands:
   link --server URL                     make this a new device of an account: shows a link
   link approve LINK                     (on a device of the account) approve a new device
   devices [remove ID]                   list the account's devices, or remove one
+  profile [--name NAME | @NAME|ACCOUNT] show or set your profile name, or show a contact's
 `
 
 // cli is one invocation.
@@ -104,7 +105,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"init": c.init, "whoami": c.whoami, "username": c.username, "add": c.add,
 		"contacts": c.contacts, "send": c.send, "recv": c.recv, "listen": c.listen,
 		"verify": c.verify, "block": c.block(true), "unblock": c.block(false),
-		"link": c.link, "devices": c.devices,
+		"link": c.link, "devices": c.devices, "profile": c.profile,
 	}
 	f, ok := commands[cmd]
 	if !ok {
@@ -637,6 +638,48 @@ func (c *cli) devices(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(c.stdout, "device %d%s: added %s, last seen %s\n", d.ID, this, d.Created.Format(time.DateOnly), d.LastSeen.Format(time.DateOnly))
 	}
+	return nil
+}
+
+// profile shows or sets this account's profile name, or shows a
+// contact's (profiles are encrypted with the profile key: only those who
+// hold it can read them).
+func (c *cli) profile(ctx context.Context, args []string) error {
+	cl, done, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	who := cl.Account()
+	switch {
+	case len(args) == 2 && args[0] == "--name":
+		if err := cl.SetProfile(ctx, client.Profile{Name: args[1]}); err != nil {
+			return err
+		}
+	case len(args) == 1:
+		if who, err = c.target(ctx, cl, args[0]); err != nil {
+			return err
+		}
+	case len(args) != 0:
+		return usageError{"want --name NAME, or @NAME|ACCOUNT"}
+	}
+	p, err := cl.ProfileOf(ctx, who)
+	if errors.Is(err, client.ErrNoProfileKey) {
+		return errorf("%s has not shared a profile with you (it comes with their first message to you, or their contact link)", args[0])
+	}
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(map[string]any{"account": who.String(), "name": p.Name, "avatar_bytes": len(p.Avatar)})
+	}
+	if p.Name == "" {
+		fmt.Fprintln(c.stdout, "no profile name")
+		return nil
+	}
+	fmt.Fprintln(c.stdout, p.Name)
 	return nil
 }
 

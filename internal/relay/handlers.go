@@ -95,6 +95,10 @@ func (c *conn) handle(ctx context.Context, req *wirepb.Request) *wirepb.Frame {
 		rep = c.deleteAccount(ctx)
 	case *wirepb.Request_SendToOwnDevices:
 		rep = c.sendToOwnDevices(ctx, b.SendToOwnDevices)
+	case *wirepb.Request_SetProfile:
+		rep = c.setProfile(ctx, b.SetProfile)
+	case *wirepb.Request_GetProfile:
+		rep = c.getProfile(ctx, b.GetProfile)
 	default:
 		rep = fail(wirepb.Code_UNIMPLEMENTED, "unknown request")
 	}
@@ -644,6 +648,34 @@ func (c *conn) lookupUsername(ctx context.Context, l *wirepb.LookupUsername) rep
 		return c.storeError("lookup username", err)
 	}
 	return ok(&wirepb.UsernameAccount{AccountId: id[:]})
+}
+
+// ---- profiles ----
+
+func (c *conn) setProfile(ctx context.Context, p *wirepb.SetProfile) reply {
+	d, _ := c.authenticatedDevice()
+	var blob []byte
+	if len(p.Ciphertext) > 0 {
+		blob = p.Ciphertext
+	}
+	if err := c.r.cfg.Store.SetProfile(ctx, d.Account, blob); err != nil {
+		return c.storeError("set profile", err)
+	}
+	return ok(nil)
+}
+
+// getProfile is anonymous and rate-limited like the other lookups: the
+// profile is ciphertext, but whether an account exists is not for
+// enumerating.
+func (c *conn) getProfile(ctx context.Context, g *wirepb.GetProfile) reply {
+	if rep, limited := c.limited(c.r.lookupLimit); limited {
+		return rep
+	}
+	blob, err := c.r.cfg.Store.Profile(ctx, store.AccountID(g.AccountId))
+	if err != nil {
+		return c.storeError("profile", err)
+	}
+	return ok(&wirepb.Profile{Ciphertext: blob})
 }
 
 // ---- devices and linking ----

@@ -129,6 +129,13 @@ type Accounts interface {
 	DeleteUsername(ctx context.Context, id AccountID) error
 	// LookupUsername returns the account holding the hash, or ErrNotFound.
 	LookupUsername(ctx context.Context, hash []byte) (AccountID, error)
+	// SetProfile replaces the account's profile, a blob its owner
+	// encrypted with the profile key (nil deletes it); ErrNotFound
+	// without the account.
+	SetProfile(ctx context.Context, id AccountID, blob []byte) error
+	// Profile returns the account's profile blob (nil if none is set), or
+	// ErrNotFound without the account.
+	Profile(ctx context.Context, id AccountID) ([]byte, error)
 }
 
 // PreKeys is the prekey directory.

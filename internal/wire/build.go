@@ -145,7 +145,7 @@ func AccessOf(r *wirepb.Request) Access {
 	case *wirepb.Request_GetRegistrationChallenge, *wirepb.Request_Register,
 		*wirepb.Request_GetBundles, *wirepb.Request_Send, *wirepb.Request_SendMulti,
 		*wirepb.Request_LookupUsername, *wirepb.Request_OpenProvisioning,
-		*wirepb.Request_LinkDevice:
+		*wirepb.Request_LinkDevice, *wirepb.Request_GetProfile:
 		return Anonymous
 	}
 	return Authenticated

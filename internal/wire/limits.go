@@ -135,6 +135,10 @@ const (
 	// the account (a list of contacts' keys), while the server holds it in
 	// memory only.
 	MaxProvisioningBodySize = 64 << 10
+	// MaxProfileSize bounds an encrypted profile: a name and a small
+	// avatar (a thumbnail of a few tens of KiB; larger images belong in
+	// attachments), kept per account in the database.
+	MaxProfileSize = 64 << 10
 
 	// MaxStatusMessageSize bounds a status message, in bytes of UTF-8: a
 	// diagnostic line, not a document.

@@ -172,6 +172,16 @@ func validateRequest(r *wirepb.Request) *ParseError {
 		return validateLinkDevice(b.LinkDevice).in("link_device")
 	case *wirepb.Request_DeleteAccount:
 		return present(b.DeleteAccount != nil, "delete_account")
+	case *wirepb.Request_SetProfile:
+		if b.SetProfile == nil {
+			return missing("set_profile")
+		}
+		return sized("ciphertext", b.SetProfile.Ciphertext, 0, MaxProfileSize).in("set_profile")
+	case *wirepb.Request_GetProfile:
+		if b.GetProfile == nil {
+			return missing("get_profile")
+		}
+		return exact("account_id", b.GetProfile.AccountId, AccountIDSize).in("get_profile")
 	case *wirepb.Request_SendToOwnDevices:
 		if b.SendToOwnDevices == nil {
 			return missing("send_to_own_devices")
@@ -463,6 +473,11 @@ func validateResponse(r *wirepb.Response) *ParseError {
 			return missing("provisioning_address")
 		}
 		return exact("address", b.ProvisioningAddress.Address, ProvisioningAddressSize).in("provisioning_address")
+	case *wirepb.Response_Profile:
+		if b.Profile == nil {
+			return missing("profile")
+		}
+		return sized("ciphertext", b.Profile.Ciphertext, 0, MaxProfileSize).in("profile")
 	}
 	return bad("", "unknown body")
 }

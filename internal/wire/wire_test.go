@@ -361,6 +361,7 @@ func TestAccessOf(t *testing.T) {
 		"list_devices": Authenticated, "remove_device": Authenticated,
 		"get_link_token": Authenticated, "send_provisioning": Authenticated,
 		"delete_account": Authenticated, "send_to_own_devices": Authenticated,
+		"set_profile": Authenticated, "get_profile": Anonymous,
 	}
 	n := 0
 	for _, s := range samples() {

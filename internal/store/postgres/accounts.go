@@ -276,3 +276,30 @@ func (s *Store) LookupUsername(ctx context.Context, hash []byte) (store.AccountI
 	copy(id[:], b)
 	return id, nil
 }
+
+// SetProfile replaces the account's encrypted profile (nil deletes it);
+// ErrNotFound without the account.
+func (s *Store) SetProfile(ctx context.Context, id store.AccountID, blob []byte) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE accounts SET profile = $1 WHERE id = $2`, blob, id[:])
+	if err == nil && tag.RowsAffected() == 0 {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("set profile: %w", err)
+	}
+	return nil
+}
+
+// Profile returns the account's encrypted profile, nil if none is set;
+// ErrNotFound without the account.
+func (s *Store) Profile(ctx context.Context, id store.AccountID) ([]byte, error) {
+	var b []byte
+	err := s.pool.QueryRow(ctx, `SELECT profile FROM accounts WHERE id = $1`, id[:]).Scan(&b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("profile: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	return b, nil
+}

@@ -99,8 +99,8 @@ func TestReopen(t *testing.T) {
 		var v int
 		err = s.pool.QueryRow(t.Context(), "SELECT version FROM schema_version").Scan(&v)
 		s.Close()
-		if err != nil || v != 1 {
-			t.Fatalf("schema_version = %d, %v; want 1", v, err)
+		if err != nil || v != 2 {
+			t.Fatalf("schema_version = %d, %v; want 2", v, err)
 		}
 	}
 }

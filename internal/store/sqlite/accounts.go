@@ -310,3 +310,33 @@ func (s *Store) LookupUsername(ctx context.Context, hash []byte) (store.AccountI
 	copy(id[:], b)
 	return id, nil
 }
+
+// SetProfile replaces the account's encrypted profile (nil deletes it);
+// ErrNotFound without the account.
+func (s *Store) SetProfile(ctx context.Context, id store.AccountID, blob []byte) error {
+	err := s.w.doClean(ctx, 1, func(x *wtx) error {
+		n, err := x.execN(`UPDATE accounts SET profile = ? WHERE id = ?`, blob, id[:])
+		if err == nil && n == 0 {
+			return refusal{store.ErrNotFound}
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("set profile: %w", err)
+	}
+	return nil
+}
+
+// Profile returns the account's encrypted profile, nil if none is set;
+// ErrNotFound without the account.
+func (s *Store) Profile(ctx context.Context, id store.AccountID) ([]byte, error) {
+	var b []byte
+	err := s.rdb.QueryRowContext(ctx, `SELECT profile FROM accounts WHERE id = ?`, id[:]).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("profile: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	return b, nil
+}

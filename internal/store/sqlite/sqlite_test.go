@@ -90,8 +90,8 @@ func TestReopen(t *testing.T) {
 		t.Fatalf("after reopening: %+v, %v", envs, err)
 	}
 	var v int
-	if err := s.rdb.QueryRowContext(t.Context(), "SELECT version FROM schema_version").Scan(&v); err != nil || v != 1 {
-		t.Errorf("schema_version = %d, %v; want 1", v, err)
+	if err := s.rdb.QueryRowContext(t.Context(), "SELECT version FROM schema_version").Scan(&v); err != nil || v != 2 {
+		t.Errorf("schema_version = %d, %v; want 2", v, err)
 	}
 }
 

@@ -381,3 +381,38 @@ func testUsernames(t *testing.T, open Opener) {
 	gone([]byte("hash-"))
 	gone([]byte("HASH-2"))
 }
+
+func testProfiles(t *testing.T, open Opener) {
+	s := open(t, store.DefaultLimits())
+	ctx := t.Context()
+	id := newAccount(t, s, 1)
+	got, err := s.Profile(ctx, id)
+	must(t, "Profile", err)
+	if got != nil {
+		t.Fatalf("a new account's profile is %x, want none", got)
+	}
+	blob := key("profile", 1, 300)
+	must(t, "SetProfile", s.SetProfile(ctx, id, blob))
+	got, err = s.Profile(ctx, id)
+	must(t, "Profile", err)
+	if !bytes.Equal(got, blob) {
+		t.Fatalf("Profile = %x, want %x", got, blob)
+	}
+	got[0] ^= 1 // the caller's copy
+	if again, _ := s.Profile(ctx, id); !bytes.Equal(again, blob) {
+		t.Fatal("Profile returned the store's own bytes")
+	}
+	must(t, "SetProfile nil", s.SetProfile(ctx, id, nil))
+	if got, _ := s.Profile(ctx, id); got != nil {
+		t.Fatalf("a deleted profile is %x", got)
+	}
+	missing := accountID(2)
+	wantErr(t, "SetProfile", s.SetProfile(ctx, missing, blob), store.ErrNotFound)
+	_, err = s.Profile(ctx, missing)
+	wantErr(t, "Profile", err, store.ErrNotFound)
+	// Deleting the account deletes its profile.
+	must(t, "SetProfile", s.SetProfile(ctx, id, blob))
+	must(t, "DeleteAccount", s.DeleteAccount(ctx, id))
+	_, err = s.Profile(ctx, id)
+	wantErr(t, "Profile after DeleteAccount", err, store.ErrNotFound)
+}

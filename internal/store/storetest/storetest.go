@@ -50,6 +50,7 @@ func Run(t *testing.T, open Opener) {
 		{"RemoveDeviceCascades", testRemoveDeviceCascades},
 		{"Touch", testTouch},
 		{"Usernames", testUsernames},
+		{"Profiles", testProfiles},
 		{"PreKeysNotFound", testPreKeysNotFound},
 		{"AddPreKeys", testAddPreKeys},
 		{"MaxOneTimePreKeys", testMaxOneTimePreKeys},
