@@ -41,7 +41,7 @@ const (
 	maxStdinText = 64 << 10
 )
 
-const usage = `usage: sotto [--home DIR] [--json] [COMMAND [ARGS]]
+const usage = `usage: sotto [--home DIR] [--json] [--passphrase-file FILE] [COMMAND [ARGS]]
 
 Without a command, sotto opens the chat screen. Commands:
   init --server URL [--username NAME]   create an account on a server
@@ -62,8 +62,9 @@ Without a command, sotto opens the chat screen. Commands:
 
 // cli is one invocation.
 type cli struct {
-	home   string
-	json   bool
+	home           string
+	json           bool
+	passphraseFile string
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
@@ -83,6 +84,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
 	fs.StringVar(&c.home, "home", "", "the profile's directory (default $SOTTO_HOME, or ~/.sotto)")
 	fs.BoolVar(&c.json, "json", false, "print JSON")
+	fs.StringVar(&c.passphraseFile, "passphrase-file", os.Getenv("SOTTO_PASSPHRASE_FILE"),
+		"encrypt the profile with the passphrase in this file instead of a key file in the home directory")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -157,11 +160,25 @@ func (c *cli) openStore(ctx context.Context, create bool) (*sqlitestore.Store, e
 	if err := os.MkdirAll(c.home, 0o700); err != nil {
 		return nil, err
 	}
-	key, err := sqlitestore.KeyFromFile(filepath.Join(c.home, "key"))
+	var key []byte
+	var err error
+	if c.passphraseFile != "" {
+		b, rerr := os.ReadFile(c.passphraseFile)
+		if rerr != nil {
+			return nil, errorf("cannot read the passphrase file: %v", rerr)
+		}
+		key, err = sqlitestore.KeyFromPassphrase(strings.TrimRight(string(b), "\r\n"), filepath.Join(c.home, "salt"))
+	} else {
+		key, err = sqlitestore.KeyFromFile(filepath.Join(c.home, "key"))
+	}
 	if err != nil {
 		return nil, err
 	}
-	return sqlitestore.Open(ctx, db, key)
+	st, err := sqlitestore.Open(ctx, db, key)
+	if err != nil && !create {
+		return nil, errorf("cannot open the profile in %s: wrong key or passphrase? (%v)", c.home, err)
+	}
+	return st, err
 }
 
 // open opens the profile's client.
