@@ -65,9 +65,9 @@ type cli struct {
 	home           string
 	json           bool
 	passphraseFile string
-	stdin  io.Reader
-	stdout io.Writer
-	stderr io.Writer
+	stdin          io.Reader
+	stdout         io.Writer
+	stderr         io.Writer
 }
 
 // userError is a failure the user can act on: printed as it is.
