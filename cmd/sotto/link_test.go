@@ -82,3 +82,28 @@ func TestLinkDevice(t *testing.T) {
 		t.Fatalf("after removing: %s", got)
 	}
 }
+
+// TestVerifyByCode: one side shows its code (as a QR or text), the other
+// checks it with --code; both then show the conversation verified.
+func TestVerifyByCode(t *testing.T) {
+	url := testserver.Start(t)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	sotto(t, "--home", a, "init", "--server", url, "--username", "ann_v")
+	sotto(t, "--home", b, "init", "--server", url, "--username", "bea_v")
+	sotto(t, "--home", a, "add", "@bea_v")
+	sotto(t, "--home", a, "send", "@bea_v", "hi")
+	sotto(t, "--home", b, "recv")
+	sotto(t, "--home", b, "add", "@ann_v")
+	var shown struct {
+		Code         string `json:"code"`
+		SafetyNumber string `json:"safety_number"`
+	}
+	if err := json.Unmarshal([]byte(sotto(t, "--home", b, "--json", "verify", "@ann_v")), &shown); err != nil || shown.Code == "" {
+		t.Fatalf("verify --json: %v", err)
+	}
+	out := sotto(t, "--home", a, "--json", "verify", "@bea_v", "--code", shown.Code)
+	if !strings.Contains(out, `"verified":true`) || !strings.Contains(out, shown.SafetyNumber) {
+		t.Fatalf("after checking Bea's code: %s", out)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -13,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/skip2/go-qrcode"
 
 	"github.com/sotto-chat/sotto/client"
 	"github.com/sotto-chat/sotto/client/sqlitestore"
@@ -52,7 +55,9 @@ Without a command, sotto opens the chat screen. Commands:
   send @NAME|ACCOUNT [TEXT...]          send TEXT, or standard input
   recv                                  print what arrived, then exit
   listen                                print messages as they arrive
-  verify @NAME|ACCOUNT [--confirm]      show the safety number; --confirm marks it compared
+  verify @NAME|ACCOUNT [--confirm | --code CODE]
+                                        show the safety number and code; --confirm marks it
+                                        compared by eye, --code checks the other side's code
   block @NAME|ACCOUNT, unblock @NAME|ACCOUNT
   link --server URL                     make this a new device of an account: shows a link
   link approve LINK                     (on a device of the account) approve a new device
@@ -367,6 +372,16 @@ func (c *cli) contacts(ctx context.Context, args []string) error {
 	return nil
 }
 
+// qr renders text as a QR code in terminal half-blocks, with a blank
+// line after it; "" if it does not fit a QR code.
+func qr(text string) string {
+	q, err := qrcode.New(text, qrcode.Low)
+	if err != nil {
+		return ""
+	}
+	return q.ToSmallString(false) + "\n"
+}
+
 func displayName(ct client.Contact) string {
 	if ct.Name != "" {
 		return "@" + ct.Name + " (" + ct.Account.String() + ")"
@@ -504,8 +519,12 @@ func (c *cli) receive(ctx context.Context, untilDrained bool) error {
 
 func (c *cli) verify(ctx context.Context, args []string) error {
 	confirm := len(args) == 2 && args[1] == "--confirm"
-	if len(args) != 1 && !confirm {
-		return usageError{"want @NAME|ACCOUNT [--confirm]"}
+	scanned := ""
+	if len(args) == 3 && args[1] == "--code" {
+		scanned = args[2]
+	}
+	if len(args) != 1 && !confirm && scanned == "" {
+		return usageError{"want @NAME|ACCOUNT [--confirm | --code CODE]"}
 	}
 	cl, done, err := c.open(ctx)
 	if err != nil {
@@ -516,12 +535,21 @@ func (c *cli) verify(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	number, _, err := cl.SafetyNumber(ctx, who)
+	number, code, err := cl.SafetyNumber(ctx, who)
 	if errors.Is(err, client.ErrNoSafetyNumber) {
 		return errorf("no safety number with %s yet: exchange a message first", args[0])
 	}
 	if err != nil {
 		return err
+	}
+	if scanned != "" {
+		theirs, err := base64.RawURLEncoding.DecodeString(scanned)
+		if err != nil {
+			return errorf("that code is not one `sotto verify` shows")
+		}
+		if err := cl.Verify(ctx, who, theirs); err != nil {
+			return errorf("the codes differ: this conversation is not with the key %s has; do not trust it", args[0])
+		}
 	}
 	if confirm {
 		if err := cl.MarkVerified(ctx, who); err != nil {
@@ -532,8 +560,9 @@ func (c *cli) verify(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	shown := base64.RawURLEncoding.EncodeToString(code)
 	if c.json {
-		return c.printJSON(map[string]any{"account": who.String(), "safety_number": number, "verified": verified})
+		return c.printJSON(map[string]any{"account": who.String(), "safety_number": number, "code": shown, "verified": verified})
 	}
 	var groups []string
 	for i := 0; i+5 <= len(number); i += 5 {
@@ -545,9 +574,10 @@ func (c *cli) verify(ctx context.Context, args []string) error {
 	}
 	if verified {
 		fmt.Fprintln(c.stdout, "verified")
-	} else {
-		fmt.Fprintf(c.stdout, "not verified: compare it with theirs, then `sotto verify %s --confirm`\n", args[0])
+		return nil
 	}
+	fmt.Fprintf(c.stdout, "%sor their side runs: sotto verify <you> --code %s\n", qr(shown), shown)
+	fmt.Fprintf(c.stdout, "not verified: compare it with theirs, then `sotto verify %s --confirm`\n", args[0])
 	return nil
 }
 
@@ -598,7 +628,7 @@ func (c *cli) link(ctx context.Context, args []string) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(c.stdout, "on a device of the account, run:\n\n  sotto link approve '%s'\n\nwaiting for the approval…\n", req.URI())
+		fmt.Fprintf(c.stdout, "%son a device of the account, run:\n\n  sotto link approve '%s'\n\nwaiting for the approval…\n", qr(req.URI()), req.URI())
 	}
 	if f, ok := c.stdout.(interface{ Sync() error }); ok {
 		f.Sync()
