@@ -57,16 +57,14 @@ func (c *Client) AddContactLink(ctx context.Context, link string) (Contact, erro
 			return Contact{}, errors.New("client: the contact link's name is malformed")
 		}
 	}
-	ct, err := c.contact(ctx, id)
+	ct, err := c.updateContact(ctx, id, func(ct *contactRecord) {
+		ct.ProfileKey, ct.Accepted = key, true
+		if name != "" {
+			ct.Name = name
+		}
+	})
 	if err != nil {
 		return Contact{}, err
-	}
-	ct.ProfileKey, ct.Accepted = key, true
-	if name != "" {
-		ct.Name = name
-	}
-	if err := c.store.Apply(ctx, []Write{{contactKey(id), marshalJSON(ct)}}); err != nil {
-		return Contact{}, fmt.Errorf("client: %w", err)
 	}
 	return Contact{Account: id, Name: ct.Name}, nil
 }

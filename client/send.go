@@ -62,7 +62,6 @@ func (c *Client) SendText(ctx context.Context, to AccountID, text string) (Messa
 	case ct.Changed:
 		return Message{}, ErrIdentityChanged
 	}
-	ct.Accepted = true
 	c.outboxMu.Lock()
 	defer c.outboxMu.Unlock()
 	// Stored first, with the message: what was typed is never lost.
@@ -71,9 +70,13 @@ func (c *Client) SendText(ctx context.Context, to AccountID, text string) (Messa
 		{mk, marshalJSON(recordOf(&m))},
 		{seenKey(to, m.ID), []byte(mk)},
 		{outboxKey(&m), marshalJSON(&outboxRecord{To: to[:], MessageKey: mk, Content: plaintext})},
-		{contactKey(to), marshalJSON(ct)},
 	}); err != nil {
 		return Message{}, fmt.Errorf("client: store the message: %w", err)
+	}
+	if !ct.Accepted {
+		if _, err := c.updateContact(ctx, to, func(ct *contactRecord) { ct.Accepted = true }); err != nil {
+			return Message{}, err
+		}
 	}
 	sent, err := c.flushOutboxLocked(ctx)
 	if st, ok := sent[m.ID]; ok {
@@ -296,27 +299,39 @@ func (c *Client) seal(ctx context.Context, ct *contactRecord, cert *sealed.Sende
 func (c *Client) fixDevices(ctx context.Context, anon *wsclient.Conn, ct *contactRecord, ms []*wirepb.RecipientMismatch) error {
 	to := AccountID(ct.Account)
 	var writes []Write
-	var fetch []DeviceID
-	c.mu.Lock()
+	var fetch, drop []DeviceID
 	for _, m := range ms {
 		if AccountID(m.GetAccountId()) != to {
 			continue
 		}
 		for _, d := range append(slices.Clone(m.GetExtra()), m.GetStale()...) {
-			dev := DeviceID(d)
-			delete(ct.Devices, dev)
-			delete(c.sessions, addr{to, dev})
-			writes = append(writes, Write{Key: sessionKey(to, dev)})
+			drop = append(drop, DeviceID(d))
 		}
 		for _, d := range append(slices.Clone(m.GetMissing()), m.GetStale()...) {
 			fetch = append(fetch, DeviceID(d))
 		}
 	}
+	c.mu.Lock()
+	fresh, w, err := c.updateContactLocked(ctx, to, func(st *contactRecord) {
+		for _, dev := range drop {
+			delete(st.Devices, dev)
+		}
+	})
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	for _, dev := range drop {
+		delete(c.sessions, addr{to, dev})
+		writes = append(writes, Write{Key: sessionKey(to, dev)})
+	}
+	writes = append(writes, w)
+	err = c.store.Apply(ctx, writes)
 	c.mu.Unlock()
-	writes = append(writes, Write{contactKey(to), marshalJSON(ct)})
-	if err := c.store.Apply(ctx, writes); err != nil {
+	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
+	*ct = *fresh
 	for _, dev := range fetch {
 		if err := c.startSessions(ctx, anon, ct, dev); err != nil {
 			return err
@@ -341,27 +356,35 @@ func (c *Client) startSessions(ctx context.Context, anon *wsclient.Conn, ct *con
 	if err != nil {
 		return fmt.Errorf("client: bundles: identity key: %w", err)
 	}
-	if changed, was := noteIdentity(ct, identity.Bytes()); changed {
-		// Re-registered, or someone in the middle: sessions start over
-		// with the new key, and a verified contact must be verified
-		// again before anything is sent.
-		c.emitNow(IdentityChangedEvent{With: to, WasVerified: was})
-		if err := c.store.Apply(ctx, []Write{{contactKey(to), marshalJSON(ct)}}); err != nil {
-			return fmt.Errorf("client: %w", err)
-		}
-		if ct.Changed {
-			return ErrIdentityChanged
-		}
-	}
 	if len(bs.GetBundles()) == 0 {
 		return ErrNoDevices
-	}
-	if ct.Devices == nil {
-		ct.Devices = map[DeviceID]uint32{}
 	}
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var changed, was bool
+	fresh, w, err := c.updateContactLocked(ctx, to, func(st *contactRecord) {
+		changed, was = noteIdentity(st, identity.Bytes())
+	})
+	if err != nil {
+		return err
+	}
+	if changed {
+		// Re-registered, or someone in the middle: sessions start over
+		// with the new key, and a verified contact must be verified
+		// again before anything is sent.
+		c.emitNow(IdentityChangedEvent{With: to, WasVerified: was})
+		if err := c.store.Apply(ctx, []Write{w}); err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+		if fresh.Changed {
+			*ct = *fresh
+			return ErrIdentityChanged
+		}
+	}
+	if fresh.Devices == nil {
+		fresh.Devices = map[DeviceID]uint32{}
+	}
 	var writes []Write
 	for _, b := range bs.GetBundles() {
 		xb, err := toBundle(identity, b)
@@ -374,17 +397,18 @@ func (c *Client) startSessions(ctx context.Context, anon *wsclient.Conn, ct *con
 		}
 		d := DeviceID(b.GetDeviceId())
 		c.sessions[addr{to, d}] = r
-		ct.Devices[d] = b.GetRegistrationId()
+		fresh.Devices[d] = b.GetRegistrationId()
 		w, err := sessionWrite(to, d, r)
 		if err != nil {
 			return err
 		}
 		writes = append(writes, w)
 	}
-	writes = append(writes, Write{contactKey(to), marshalJSON(ct)})
+	writes = append(writes, Write{contactKey(to), marshalJSON(fresh)})
 	if err := c.store.Apply(ctx, writes); err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
+	*ct = *fresh
 	return nil
 }
 

@@ -179,3 +179,29 @@ func (p storePreKeys) KEMPreKey(id keys.KEMPreKeyID) (keys.KEMPreKey, error) {
 	var k keys.KEMPreKey
 	return k, p.load("kem", uint32(id), &k)
 }
+
+// updateContactLocked loads a's contact record, applies f, and returns the
+// record with the write that stores it. c.mu is held: every change to a
+// contact record happens under it, so none is lost to another.
+func (c *Client) updateContactLocked(ctx context.Context, a AccountID, f func(*contactRecord)) (*contactRecord, Write, error) {
+	ct, err := c.contact(ctx, a)
+	if err != nil {
+		return nil, Write{}, err
+	}
+	f(ct)
+	return ct, Write{contactKey(a), marshalJSON(ct)}, nil
+}
+
+// updateContact changes a's contact record with f and stores it.
+func (c *Client) updateContact(ctx context.Context, a AccountID, f func(*contactRecord)) (*contactRecord, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ct, w, err := c.updateContactLocked(ctx, a, f)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.store.Apply(ctx, []Write{w}); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	return ct, nil
+}

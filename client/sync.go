@@ -22,10 +22,6 @@ func (c *Client) refreshOwnDevices(ctx context.Context, conn *wsclient.Conn) err
 	if err != nil {
 		return fmt.Errorf("client: list devices: %w", err)
 	}
-	own, err := c.contact(ctx, c.account)
-	if err != nil {
-		return err
-	}
 	current := map[DeviceID]uint32{}
 	for _, d := range resp.GetDeviceList().GetDevices() {
 		if DeviceID(d.GetId()) != c.device {
@@ -34,16 +30,20 @@ func (c *Client) refreshOwnDevices(ctx context.Context, conn *wsclient.Conn) err
 	}
 	var writes []Write
 	c.mu.Lock()
-	for dev, reg := range own.Devices {
-		if current[dev] != reg {
-			delete(own.Devices, dev)
-			delete(c.sessions, addr{c.account, dev})
-			writes = append(writes, Write{Key: sessionKey(c.account, dev)})
+	own, w, err := c.updateContactLocked(ctx, c.account, func(own *contactRecord) {
+		for dev, reg := range own.Devices {
+			if current[dev] != reg {
+				delete(own.Devices, dev)
+				delete(c.sessions, addr{c.account, dev})
+				writes = append(writes, Write{Key: sessionKey(c.account, dev)})
+			}
 		}
+	})
+	if err == nil {
+		err = c.store.Apply(ctx, append(writes, w))
 	}
 	c.mu.Unlock()
-	writes = append(writes, Write{contactKey(c.account), marshalJSON(own)})
-	if err := c.store.Apply(ctx, writes); err != nil {
+	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
 	anon, err := c.anonConn(ctx)

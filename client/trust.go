@@ -82,8 +82,8 @@ func (c *Client) MarkVerified(ctx context.Context, with AccountID) error {
 	if len(ct.Identity) == 0 {
 		return ErrNoSafetyNumber
 	}
-	ct.Verified, ct.Changed = true, false
-	return c.store.Apply(ctx, []Write{{contactKey(with), marshalJSON(ct)}})
+	_, err = c.updateContact(ctx, with, func(ct *contactRecord) { ct.Verified, ct.Changed = true, false })
+	return err
 }
 
 // Verified reports whether a contact is verified.
@@ -125,12 +125,8 @@ func (c *Client) setBlocked(ctx context.Context, a AccountID, blocked bool) erro
 	if a == c.account {
 		return errors.New("client: an account cannot block itself")
 	}
-	ct, err := c.contact(ctx, a)
-	if err != nil {
-		return err
-	}
-	ct.Blocked = blocked
-	return c.store.Apply(ctx, []Write{{contactKey(a), marshalJSON(ct)}})
+	_, err := c.updateContact(ctx, a, func(ct *contactRecord) { ct.Blocked = blocked })
+	return err
 }
 
 // Blocked reports whether an account is blocked.

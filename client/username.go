@@ -145,13 +145,8 @@ func (c *Client) AddContact(ctx context.Context, username string) (Contact, erro
 	if id == c.account {
 		return Contact{}, errors.New("client: that is this account's own username")
 	}
-	ct, err := c.contact(ctx, id)
-	if err != nil {
+	if _, err := c.updateContact(ctx, id, func(ct *contactRecord) { ct.Name, ct.Accepted = n, true }); err != nil {
 		return Contact{}, err
-	}
-	ct.Name, ct.Accepted = n, true
-	if err := c.store.Apply(ctx, []Write{{contactKey(id), marshalJSON(ct)}}); err != nil {
-		return Contact{}, fmt.Errorf("client: %w", err)
 	}
 	return Contact{Account: id, Name: n}, nil
 }
