@@ -471,17 +471,25 @@ func (c *cli) listen(ctx context.Context, args []string) error {
 	return c.receive(ctx, false)
 }
 
-func (c *cli) receive(ctx context.Context, untilDrained bool) error {
+// openRunning opens the profile's client and keeps it connected (Run)
+// until stop, which also closes it; ctx is stop's.
+func (c *cli) openRunning(ctx context.Context) (cl *client.Client, runCtx context.Context, stop func(), err error) {
 	cl, done, err := c.open(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	runErr := make(chan error, 1)
+	go func() { runErr <- cl.Run(runCtx) }()
+	return cl, runCtx, func() { cancel(); <-runErr; done() }, nil
+}
+
+func (c *cli) receive(ctx context.Context, untilDrained bool) error {
+	cl, ctx, stop, err := c.openRunning(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	runErr := make(chan error, 1)
-	go func() { runErr <- cl.Run(ctx) }()
-	defer func() { cancel(); <-runErr }()
+	defer stop()
 	var quiet <-chan time.Time
 	if untilDrained {
 		quiet = time.After(recvQuiet)

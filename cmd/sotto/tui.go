@@ -391,16 +391,11 @@ func pad(s string, n int) string {
 
 // runChat opens the chat screen.
 func (c *cli) runChat(ctx context.Context) error {
-	cl, done, err := c.open(ctx)
+	cl, ctx, stop, err := c.openRunning(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	runErr := make(chan error, 1)
-	go func() { runErr <- cl.Run(ctx) }()
-	defer func() { cancel(); <-runErr }()
+	defer stop()
 	_, err = tea.NewProgram(newChat(ctx, cl), tea.WithContext(ctx)).Run()
 	if err != nil && ctx.Err() == nil {
 		return err
