@@ -3,6 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sotto-chat/sotto/client"
+	"github.com/sotto-chat/sotto/internal/keys"
+	"github.com/sotto-chat/sotto/internal/store"
 	"github.com/sotto-chat/sotto/internal/testserver"
 	"github.com/sotto-chat/sotto/internal/wire/wirepb"
 	"github.com/sotto-chat/sotto/internal/wsclient"
@@ -780,4 +783,38 @@ func TestProfiles(t *testing.T) {
 	if p, err := bob.ProfileOf(ctx, alice.Account()); err != nil || p.Name != "" {
 		t.Fatalf("a deleted profile: %+v, %v", p, err)
 	}
+}
+
+// TestServerCannotAddDevices: a device the server adds to an account on
+// its own (its prekeys signed by some other key: only the account's
+// devices hold the identity key) is refused loudly, never trusted.
+func TestServerCannotAddDevices(t *testing.T) {
+	srv := testserver.New(t)
+	ctx := testContext(t)
+	alice, bob := newAccount(t, srv.URL()), newAccount(t, srv.URL())
+	st := srv.Store()
+	mallory, err := keys.GenerateKeyPair(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spk, _ := keys.GenerateSignedPreKey(rand.Reader, mallory.Private, 1, time.Now())
+	kem, _ := keys.GenerateKEMPreKey(rand.Reader, mallory.Private, keys.DefaultKEM, 1, time.Now())
+	acct := store.AccountID(bob.Account())
+	if err := st.AddDevice(ctx, store.Device{Account: acct, ID: 9, RegistrationID: 77, AuthKey: mallory.Public.Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetSignedPreKey(ctx, acct, 9, store.SignedPreKey{ID: 1, Key: spk.Key.Public.Bytes(), Signature: spk.Signature[:]}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetLastResortKEMPreKey(ctx, acct, 9, store.SignedPreKey{ID: 1, Key: kem.Key.Public.Bytes(), Signature: kem.Signature[:]}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := alice.SendText(ctx, bob.Account(), "for Bob only")
+	if !errors.Is(err, client.ErrUnapprovedDevice) {
+		t.Fatalf("send to an account with a server-made device: %v", err)
+	}
+	if m.Status != client.StatusFailed {
+		t.Fatalf("the message is %v", m.Status)
+	}
+	none[client.MessageEvent](t, bob, 300*time.Millisecond)
 }

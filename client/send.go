@@ -29,6 +29,13 @@ const maxSendAttempts = 3
 // ErrNoDevices is returned for an account the server knows no devices of.
 var ErrNoDevices = errors.New("client: the account has no devices")
 
+// ErrUnapprovedDevice is returned when the server lists a device of an
+// account whose keys the account's identity key did not sign: a device
+// the account never approved (only its devices hold that key), which the
+// server added on its own. Nothing is sent to the account while it is
+// listed.
+var ErrUnapprovedDevice = errors.New("client: the server lists a device this account never approved; nothing was sent")
+
 // errNoAccountThere: the server knows no such account.
 var errNoAccountThere = errors.New("client: no such account on this server")
 
@@ -152,7 +159,8 @@ func (c *Client) flushOutboxLocked(ctx context.Context) (map[MessageID]outcome, 
 func transient(err error) bool {
 	var se *wsclient.StatusError
 	if !errors.As(err, &se) {
-		return !errors.Is(err, ErrNoDevices) && !errors.Is(err, errNoAccountThere) && !errors.Is(err, ErrIdentityChanged) && !errors.Is(err, ErrBlocked)
+		return !errors.Is(err, ErrNoDevices) && !errors.Is(err, errNoAccountThere) && !errors.Is(err, ErrIdentityChanged) &&
+			!errors.Is(err, ErrBlocked) && !errors.Is(err, ErrUnapprovedDevice)
 	}
 	return se.Code == wirepb.Code_RATE_LIMITED || se.Code == wirepb.Code_UNAVAILABLE || se.Code == wirepb.Code_INTERNAL
 }
@@ -393,7 +401,9 @@ func (c *Client) startSessions(ctx context.Context, anon *wsclient.Conn, ct *con
 		}
 		r := &session.Record{}
 		if err := r.Initiate(rand.Reader, c.identity, c.registrationID, xb, now); err != nil {
-			return fmt.Errorf("client: session with device %d: %w", b.GetDeviceId(), err)
+			// Its prekeys are not signed by the account's identity key:
+			// no device of the account made it.
+			return fmt.Errorf("%w: device %d of %s (%v)", ErrUnapprovedDevice, b.GetDeviceId(), to, err)
 		}
 		d := DeviceID(b.GetDeviceId())
 		c.sessions[addr{to, d}] = r

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sotto-chat/sotto/internal/config"
 	"github.com/sotto-chat/sotto/internal/server"
+	"github.com/sotto-chat/sotto/internal/store"
 )
 
 // Start runs sottod (SQLite and the mailbox queue in a temporary
@@ -39,6 +40,15 @@ func New(t testing.TB) *Server {
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// Store is the running server's storage, for tests that play a server
+// gone bad (nil while stopped).
+func (s *Server) Store() store.Store {
+	if s.s == nil {
+		return nil
+	}
+	return s.s.Store()
 }
 
 // URL is the server's http:// URL, the same across restarts.
