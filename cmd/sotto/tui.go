@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"time"
@@ -46,6 +47,9 @@ type chat struct {
 	scroll   int // lines scrolled up from the newest
 	status   string
 	problem  string
+	// safety is the safety-number screen of the open chat while it is
+	// shown (ctrl+s), else "".
+	safety string
 	width    int
 	height   int
 	typedAt  time.Time
@@ -60,11 +64,12 @@ type (
 		with client.AccountID
 		msgs []client.Message
 	}
+	safetyMsg struct{ screen string }
 )
 
 func newChat(ctx context.Context, cl *client.Client) chat {
 	in := textinput.New()
-	in.Placeholder = "write a message; Enter sends, Tab or ↑↓ choose a chat, Esc quits"
+	in.Placeholder = "write a message; Enter sends, Tab or ↑↓ choose a chat, ctrl+s safety number, Esc quits"
 	st := in.Styles()
 	st.Cursor.Blink = false // a steady cursor: no redraw twice a second
 	in.SetStyles(st)
@@ -128,6 +133,9 @@ func (m chat) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case historyMsg:
 		m.msgs[msg.with] = msg.msgs
 		return m, m.markRead(msg.with)
+	case safetyMsg:
+		m.safety = msg.screen
+		return m, nil
 	case sentMsg:
 		m.problem = ""
 		if msg.err != nil {
@@ -187,9 +195,20 @@ func (m chat) event(e client.Event) (tea.Model, tea.Cmd) {
 }
 
 func (m chat) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
+	if m.safety != "" { // any key closes the safety-number screen
+		m.safety = ""
+		if k.String() != "ctrl+c" {
+			return m, nil
+		}
+	}
 	switch k.String() {
 	case "esc", "ctrl+c":
 		return m, tea.Quit
+	case "ctrl+s":
+		if ct, ok := m.current(); ok {
+			return m, m.safetyScreen(ct.Account)
+		}
+		return m, nil
 	case "tab", "down":
 		return m.selectContact(m.sel + 1)
 	case "shift+tab", "up":
@@ -232,6 +251,31 @@ func (m chat) selectContact(i int) (tea.Model, tea.Cmd) {
 	ct := m.contacts[m.sel]
 	delete(m.unread, ct.Account)
 	return m, m.loadHistory(ct.Account)
+}
+
+// safetyScreen shows the safety number of a chat with its code as a QR,
+// for comparing with the other side's screen.
+func (m chat) safetyScreen(with client.AccountID) tea.Cmd {
+	cl, ctx, name := m.cl, m.ctx, m.nameOf(with)
+	return func() tea.Msg {
+		number, code, err := cl.SafetyNumber(ctx, with)
+		if err != nil {
+			return safetyMsg{fmt.Sprintf("no safety number with %s yet: exchange a message first\n\n(any key returns)", name)}
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "safety number with %s\n\n", name)
+		for i := 0; i+5 <= len(number); i += 5 {
+			b.WriteString(number[i : i+5])
+			if (i/5)%4 == 3 {
+				b.WriteString("\n")
+			} else {
+				b.WriteString(" ")
+			}
+		}
+		shown := base64.RawURLEncoding.EncodeToString(code)
+		fmt.Fprintf(&b, "\n%s\ncompare it with theirs, or: sotto verify <you> --code %s\n\n(any key returns)", qr(shown), shown)
+		return safetyMsg{b.String()}
+	}
 }
 
 // send sends in a command: the screen goes on while it travels.
@@ -295,6 +339,9 @@ func (m chat) View() tea.View {
 // render draws the screen as plain lines (styles aside), so that tests
 // can read it.
 func (m chat) render() string {
+	if m.safety != "" {
+		return m.safety
+	}
 	bodyHeight := max(3, m.height-3)
 	var left []string
 	left = append(left, "chats")

@@ -147,6 +147,21 @@ func TestChatScreen(t *testing.T) {
 		t.Fatalf("no delivery mark:\n%s", s)
 	}
 
+	// ctrl+s shows the safety number (the same as Bob's) with its QR;
+	// any key returns.
+	m = drive(t, m, tea.KeyPressMsg{Code: 's', Mod: tea.ModCtrl})
+	number, _, err := bob.SafetyNumber(ctx, alice.Account())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := screen(m); !strings.Contains(strings.ReplaceAll(strings.ReplaceAll(s, " ", ""), "\n", ""), number) || !strings.Contains(s, "█") {
+		t.Fatalf("safety screen:\n%s", s)
+	}
+	m = drive(t, m, tea.KeyPressMsg{Code: 'x', Text: "x"})
+	if s := screen(m); !strings.Contains(s, "chats") {
+		t.Fatalf("after leaving the safety screen:\n%s", s)
+	}
+
 	// Carol writes while Bob's chat is open: an unread count.
 	if _, err := carol.SendText(ctx, alice.Account(), "psst"); err != nil {
 		t.Fatal(err)
