@@ -49,10 +49,10 @@ type chat struct {
 	problem  string
 	// safety is the safety-number screen of the open chat while it is
 	// shown (ctrl+s), else "".
-	safety string
-	width    int
-	height   int
-	typedAt  time.Time
+	safety  string
+	width   int
+	height  int
+	typedAt time.Time
 }
 
 // Messages of the screen.
