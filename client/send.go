@@ -16,9 +16,9 @@ import (
 	"github.com/sotto-chat/sotto/internal/ratchet"
 	"github.com/sotto-chat/sotto/internal/sealed"
 	"github.com/sotto-chat/sotto/internal/session"
+	"github.com/sotto-chat/sotto/internal/wire"
 	"github.com/sotto-chat/sotto/internal/wire/wirepb"
 	"github.com/sotto-chat/sotto/internal/wsclient"
-	"github.com/sotto-chat/sotto/internal/x3dh"
 )
 
 // maxSendAttempts bounds the retries of a send whose device list was
@@ -395,7 +395,7 @@ func (c *Client) startSessions(ctx context.Context, anon *wsclient.Conn, ct *con
 	}
 	var writes []Write
 	for _, b := range bs.GetBundles() {
-		xb, err := toBundle(identity, b)
+		xb, err := wire.SessionBundle(identity, b)
 		if err != nil {
 			return err
 		}
@@ -420,28 +420,6 @@ func (c *Client) startSessions(ctx context.Context, anon *wsclient.Conn, ct *con
 	}
 	*ct = *fresh
 	return nil
-}
-
-func toBundle(identity keys.PublicKey, b *wirepb.Bundle) (*x3dh.Bundle, error) {
-	spk, err := keys.ParsePublicKey(b.GetSignedPrekey().GetKey())
-	if err != nil {
-		return nil, fmt.Errorf("client: bundle of device %d: signed prekey: %w", b.GetDeviceId(), err)
-	}
-	kem, err := keys.ParseKEMPublicKey(b.GetKemPrekey().GetKey())
-	if err != nil {
-		return nil, fmt.Errorf("client: bundle of device %d: KEM prekey: %w", b.GetDeviceId(), err)
-	}
-	xb := &x3dh.Bundle{RegistrationID: b.GetRegistrationId(), DeviceID: b.GetDeviceId(), IdentityKey: identity,
-		SignedPreKeyID: keys.SignedPreKeyID(b.GetSignedPrekey().GetId()), SignedPreKey: spk, SignedPreKeySignature: b.GetSignedPrekey().GetSignature(),
-		KEMPreKeyID: keys.KEMPreKeyID(b.GetKemPrekey().GetId()), KEMPreKey: kem, KEMPreKeySignature: b.GetKemPrekey().GetSignature()}
-	if otk := b.GetOneTimePrekey(); otk != nil {
-		pk, err := keys.ParsePublicKey(otk.GetKey())
-		if err != nil {
-			return nil, fmt.Errorf("client: bundle of device %d: one-time prekey: %w", b.GetDeviceId(), err)
-		}
-		xb.HasPreKey, xb.PreKeyID, xb.PreKey = true, keys.PreKeyID(otk.GetId()), pk
-	}
-	return xb, nil
 }
 
 // contact loads what this device knows of an account (an empty record

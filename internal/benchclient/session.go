@@ -11,9 +11,9 @@ import (
 	"github.com/sotto-chat/sotto/internal/ratchet"
 	"github.com/sotto-chat/sotto/internal/sealed"
 	"github.com/sotto-chat/sotto/internal/session"
+	"github.com/sotto-chat/sotto/internal/wire"
 	"github.com/sotto-chat/sotto/internal/wire/wirepb"
 	"github.com/sotto-chat/sotto/internal/wsclient"
-	"github.com/sotto-chat/sotto/internal/x3dh"
 )
 
 // ErrNoCertificate is returned by Seal before FetchCertificate.
@@ -53,7 +53,7 @@ func (d *Device) Initiate(ctx context.Context, anon *wsclient.Conn, account Acco
 	p := &Peer{Account: account, AccessKey: append([]byte(nil), accessKey...), from: d, identity: identity}
 	now := time.Now()
 	for _, b := range bs.GetBundles() {
-		xb, err := toBundle(identity, b)
+		xb, err := wire.SessionBundle(identity, b)
 		if err != nil {
 			return nil, err
 		}
@@ -68,28 +68,6 @@ func (d *Device) Initiate(ctx context.Context, anon *wsclient.Conn, account Acco
 		d.mu.Unlock()
 	}
 	return p, nil
-}
-
-func toBundle(identity keys.PublicKey, b *wirepb.Bundle) (*x3dh.Bundle, error) {
-	spk, err := keys.ParsePublicKey(b.GetSignedPrekey().GetKey())
-	if err != nil {
-		return nil, fmt.Errorf("bundle of device %d: signed prekey: %w", b.GetDeviceId(), err)
-	}
-	kem, err := keys.ParseKEMPublicKey(b.GetKemPrekey().GetKey())
-	if err != nil {
-		return nil, fmt.Errorf("bundle of device %d: KEM prekey: %w", b.GetDeviceId(), err)
-	}
-	xb := &x3dh.Bundle{RegistrationID: b.GetRegistrationId(), DeviceID: b.GetDeviceId(), IdentityKey: identity,
-		SignedPreKeyID: keys.SignedPreKeyID(b.GetSignedPrekey().GetId()), SignedPreKey: spk, SignedPreKeySignature: b.GetSignedPrekey().GetSignature(),
-		KEMPreKeyID: keys.KEMPreKeyID(b.GetKemPrekey().GetId()), KEMPreKey: kem, KEMPreKeySignature: b.GetKemPrekey().GetSignature()}
-	if otk := b.GetOneTimePrekey(); otk != nil {
-		pk, err := keys.ParsePublicKey(otk.GetKey())
-		if err != nil {
-			return nil, fmt.Errorf("bundle of device %d: one-time prekey: %w", b.GetDeviceId(), err)
-		}
-		xb.HasPreKey, xb.PreKeyID, xb.PreKey = true, keys.PreKeyID(otk.GetId()), pk
-	}
-	return xb, nil
 }
 
 // Seal encrypts plaintext for every device of the peer (one Double Ratchet
