@@ -19,6 +19,8 @@ import (
 
 	"github.com/sotto-chat/sotto/client"
 	"github.com/sotto-chat/sotto/client/sqlitestore"
+	"github.com/sotto-chat/sotto/internal/wire/wirepb"
+	"github.com/sotto-chat/sotto/internal/wsclient"
 )
 
 // Exit codes.
@@ -47,7 +49,8 @@ const (
 const usage = `usage: sotto [--home DIR] [--json] [--passphrase-file FILE] [COMMAND [ARGS]]
 
 Without a command, sotto opens the chat screen. Commands:
-  init --server URL [--username NAME]   create an account on a server
+  init --server URL [--username NAME] [--contacts-only]
+                                        create an account on a server
   whoami                                show this account, device and contact link
   username [NAME | --delete]            show, set or delete your username
   add @NAME|LINK                        add a contact by username or contact link
@@ -133,9 +136,33 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "sotto: %v\n", ue.msg)
 	default:
-		fmt.Fprintf(stderr, "sotto: %v\n", err)
+		fmt.Fprintf(stderr, "sotto: %s\n", plain(err))
 	}
 	return exitError
+}
+
+// plain says what a failure from the client or the server means for the
+// person at the keyboard, and what to do; the technical detail follows.
+func plain(err error) string {
+	var se *wsclient.StatusError
+	switch {
+	case errors.Is(err, client.ErrUnapprovedDevice):
+		return "the server lists a device of that account which the account never approved, so nothing was sent; the server may be compromised (" + err.Error() + ")"
+	case errors.As(err, &se):
+		switch se.Code {
+		case wirepb.Code_FORBIDDEN:
+			return "that account accepts messages only from its contacts: ask them for their contact link (sotto whoami shows theirs), then `sotto add LINK`"
+		case wirepb.Code_MAILBOX_FULL:
+			return "their mailbox on the server is full: they need to come online before more can be sent"
+		case wirepb.Code_RATE_LIMITED:
+			return fmt.Sprintf("the server asks to slow down: try again in %d s", (se.Status.GetRetryAfterMs()+999)/1000)
+		case wirepb.Code_UNAVAILABLE:
+			return "the server is unavailable just now: try again shortly"
+		}
+	case strings.Contains(err.Error(), "connection refused"), strings.Contains(err.Error(), "no such host"):
+		return "cannot reach the server: is it running, and is the address right? (" + err.Error() + ")"
+	}
+	return err.Error()
 }
 
 // usageError is a wrong command line.
@@ -209,6 +236,7 @@ func (c *cli) init(ctx context.Context, args []string) error {
 	fs.SetOutput(c.stderr)
 	server := fs.String("server", "", "the server's URL, e.g. http://127.0.0.1:8080")
 	username := fs.String("username", "", "a username to set")
+	contactsOnly := fs.Bool("contacts-only", false, "accept messages only from contacts (who have your contact link or got a message from you)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -222,7 +250,7 @@ func (c *cli) init(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	cl, err := client.Create(ctx, client.Options{Server: *server, Store: st})
+	cl, err := client.Create(ctx, client.Options{Server: *server, Store: st, ContactsOnly: *contactsOnly})
 	if err != nil {
 		if errors.Is(err, client.ErrAccountExists) {
 			return errorf("%s already holds an account: use another --home", c.home)
