@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/sotto-chat/sotto/client/internal/content"
 	"github.com/sotto-chat/sotto/client/internal/content/contentpb"
@@ -12,6 +13,10 @@ import (
 // receiptQueue bounds the delivery receipts waiting to be sent; beyond it
 // they are dropped (a receipt is a courtesy, receiving is not).
 const receiptQueue = 64
+
+// receiptTimeout bounds sending one receipt, also after Run was told to
+// stop (so that stopping waits for the queued ones at most this long).
+const receiptTimeout = 10 * time.Second
 
 // receiptJob is a receipt to send.
 type receiptJob struct {

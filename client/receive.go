@@ -95,9 +95,14 @@ func (c *Client) session(ctx context.Context) error {
 	go func() {
 		defer close(sent)
 		for j := range receipts {
-			if err := c.sendReceipt(ctx, j.to, j.ids, j.typ); err != nil && ctx.Err() == nil {
+			// Receipts queued when Run is told to stop still go out (a
+			// `sotto recv` stops right after the mailbox drains), each
+			// within receiptTimeout.
+			jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), receiptTimeout)
+			if err := c.sendReceipt(jctx, j.to, j.ids, j.typ); err != nil {
 				c.log.Info("a delivery receipt was not sent", "err", err)
 			}
+			cancel()
 		}
 	}()
 	defer func() { close(receipts); <-sent }()

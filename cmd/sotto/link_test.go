@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,4 +107,61 @@ func TestVerifyByCode(t *testing.T) {
 	if !strings.Contains(out, `"verified":true`) || !strings.Contains(out, shown.SafetyNumber) {
 		t.Fatalf("after checking Bea's code: %s", out)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for one writer and a reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestListenStreams: `sotto --json listen` streams messages, typing and
+// receipts as JSON lines, each with its type.
+func TestListenStreams(t *testing.T) {
+	url := testserver.Start(t)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	sotto(t, "--home", a, "init", "--server", url, "--username", "al_s")
+	sotto(t, "--home", b, "init", "--server", url, "--username", "bo_s")
+	sotto(t, "--home", a, "add", "@bo_s")
+	sotto(t, "--home", b, "add", "@al_s")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out lockedBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"--home", a, "--json", "listen"}, strings.NewReader(""), &out, io.Discard) }()
+	defer func() { cancel(); <-done }()
+
+	waitFor := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !strings.Contains(out.String(), what) {
+			if time.Now().After(deadline) {
+				t.Fatalf("listen printed no %s:\n%s", what, out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// Alice's listener is connected once a first message reaches it.
+	sotto(t, "--home", b, "send", "@al_s", "are you there?")
+	waitFor(`"text":"are you there?"`)
+	waitFor(`"type":"message"`)
+	// Alice answers from another process; Bob's device acknowledges it,
+	// and the receipt reaches the listener.
+	sotto(t, "--home", a, "send", "@bo_s", "yes")
+	sotto(t, "--home", b, "recv")
+	waitFor(`"type":"receipt"`)
+	waitFor(`"status":"delivered"`)
 }

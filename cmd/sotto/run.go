@@ -539,6 +539,13 @@ func (c *cli) receive(ctx context.Context, untilDrained bool) error {
 				}
 			case client.UndecryptableEvent:
 				fmt.Fprintf(c.stderr, "sotto: a message could not be decrypted and was dropped (%v)\n", e.Err)
+			case client.ReceiptEvent, client.TypingEvent, client.IdentityChangedEvent:
+				// listen reports these too: as JSON lines for programs, as
+				// a line of text for people.
+				if !untilDrained {
+					c.printEvent(ctx, w, cl, e)
+					w.Flush()
+				}
 			case client.DrainedEvent:
 				if untilDrained {
 					return nil
@@ -795,18 +802,55 @@ func (c *cli) messageJSON(ctx context.Context, cl *client.Client, m client.Messa
 	}
 }
 
-func (c *cli) printMessage(ctx context.Context, w io.Writer, cl *client.Client, m client.Message) {
+// printEvent prints a receipt, typing or identity-change event.
+func (c *cli) printEvent(ctx context.Context, w io.Writer, cl *client.Client, e client.Event) {
+	var j map[string]any
+	var text string
+	switch e := e.(type) {
+	case client.ReceiptEvent:
+		ids := make([]string, len(e.IDs))
+		for i, id := range e.IDs {
+			ids[i] = id.String()
+		}
+		j = map[string]any{"type": "receipt", "with": e.With.String(), "status": e.Status.String(), "ids": ids}
+		text = fmt.Sprintf("%s: %d message(s) %s", c.who(ctx, cl, e.With), len(ids), e.Status)
+	case client.TypingEvent:
+		j = map[string]any{"type": "typing", "with": e.With.String(), "typing": e.Typing}
+		text = c.who(ctx, cl, e.With) + " is typing…"
+		if !e.Typing {
+			text = c.who(ctx, cl, e.With) + " stopped typing"
+		}
+	case client.IdentityChangedEvent:
+		j = map[string]any{"type": "identity_changed", "with": e.With.String(), "was_verified": e.WasVerified}
+		text = fmt.Sprintf("the safety number with %s changed: check it with `sotto verify`", c.who(ctx, cl, e.With))
+	default:
+		return
+	}
 	if c.json {
-		b, _ := json.Marshal(c.messageJSON(ctx, cl, m))
+		b, _ := json.Marshal(j)
 		fmt.Fprintf(w, "%s\n", b)
 		return
 	}
-	who := c.nameOf(ctx, cl, m.With)
-	if who == "" {
-		who = m.With.String()[:8]
-	} else {
-		who = "@" + who
+	fmt.Fprintln(w, text)
+}
+
+// who names an account for a line of text: @name, or its id's start.
+func (c *cli) who(ctx context.Context, cl *client.Client, a client.AccountID) string {
+	if n := c.nameOf(ctx, cl, a); n != "" {
+		return "@" + n
 	}
+	return a.String()[:8]
+}
+
+func (c *cli) printMessage(ctx context.Context, w io.Writer, cl *client.Client, m client.Message) {
+	if c.json {
+		j := c.messageJSON(ctx, cl, m)
+		j["type"] = "message"
+		b, _ := json.Marshal(j)
+		fmt.Fprintf(w, "%s\n", b)
+		return
+	}
+	who := c.who(ctx, cl, m.With)
 	arrow := "from " + who
 	if m.Outgoing {
 		arrow = "to " + who
