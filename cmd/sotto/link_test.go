@@ -141,7 +141,9 @@ func TestListenStreams(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out lockedBuffer
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"--home", a, "--json", "listen"}, strings.NewReader(""), &out, io.Discard) }()
+	go func() {
+		done <- run(ctx, []string{"--home", a, "--json", "listen"}, strings.NewReader(""), &out, io.Discard)
+	}()
 	defer func() { cancel(); <-done }()
 
 	waitFor := func(what string) {
