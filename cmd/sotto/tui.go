@@ -39,6 +39,7 @@ type chat struct {
 	events <-chan client.Event // the client's; nil in tests, which feed events themselves
 
 	contacts []client.Contact
+	profiles map[client.AccountID]string
 	sel      int
 	msgs     map[client.AccountID][]client.Message
 	unread   map[client.AccountID]int
@@ -57,9 +58,12 @@ type chat struct {
 
 // Messages of the screen.
 type (
-	eventMsg   struct{ e client.Event }
-	sentMsg    struct{ err error }
-	loadedMsg  struct{ contacts []client.Contact }
+	eventMsg  struct{ e client.Event }
+	sentMsg   struct{ err error }
+	loadedMsg struct {
+		contacts []client.Contact
+		profiles map[client.AccountID]string // profile names, where shared
+	}
 	historyMsg struct {
 		with client.AccountID
 		msgs []client.Message
@@ -100,7 +104,15 @@ func (m chat) waitEvent() tea.Cmd {
 func (m chat) loadContacts() tea.Cmd {
 	return func() tea.Msg {
 		cs, _ := m.cl.Contacts(m.ctx)
-		return loadedMsg{cs}
+		names := map[client.AccountID]string{}
+		for _, ct := range cs {
+			// A profile is readable where the contact shared its key;
+			// one that is not, or that fails, leaves the name as it is.
+			if p, err := m.cl.ProfileOf(m.ctx, ct.Account); err == nil && p.Name != "" {
+				names[ct.Account] = p.Name
+			}
+		}
+		return loadedMsg{cs, names}
 	}
 }
 
@@ -125,7 +137,7 @@ func (m chat) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.input.SetWidth(max(10, m.width-listWidth-4))
 		return m, nil
 	case loadedMsg:
-		m.contacts = msg.contacts
+		m.contacts, m.profiles = msg.contacts, msg.profiles
 		if ct, ok := m.current(); ok {
 			return m, m.loadHistory(ct.Account)
 		}
@@ -314,11 +326,16 @@ func (m chat) markRead(with client.AccountID) tea.Cmd {
 	}
 }
 
+// nameOf is how the screen names an account: its @username if it was
+// added by one, else the name in its profile, else the start of its id.
 func (m chat) nameOf(a client.AccountID) string {
 	for _, ct := range m.contacts {
 		if ct.Account == a && ct.Name != "" {
 			return "@" + ct.Name
 		}
+	}
+	if n := m.profiles[a]; n != "" {
+		return n
 	}
 	return a.String()[:8]
 }

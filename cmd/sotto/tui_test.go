@@ -174,4 +174,18 @@ func TestChatScreen(t *testing.T) {
 	if s := screen(m); !strings.Contains(s, "@carol_t: psst") || strings.Contains(s, "(1)") {
 		t.Fatalf("Carol's chat:\n%s", s)
 	}
+
+	// Someone Alice never added writes: the chat appears, named by the
+	// profile the stranger shared with the message.
+	dave := running(t, url)
+	if err := dave.SetProfile(ctx, client.Profile{Name: "Dave Bowman"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dave.SendText(ctx, alice.Account(), "open the pod bay doors"); err != nil {
+		t.Fatal(err)
+	}
+	m = drive(t, m, eventMsg{nextEvent[client.MessageEvent](t, alice)})
+	if s := screen(m); !strings.Contains(s, "Dave Bowman") {
+		t.Fatalf("a stranger's chat:\n%s", s)
+	}
 }
