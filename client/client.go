@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -238,39 +237,18 @@ func newClient(opts Options) (*Client, error) {
 	if opts.Store == nil {
 		return nil, errors.New("client: no Store")
 	}
-	u, err := websocketURL(opts.Server)
+	u, err := wsclient.URL(opts.Server)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{store: opts.Store, log: log, wsURL: u, events: make(chan Event, eventBuffer),
+	c := &Client{store: opts.Store, log: log, wsURL: u.String(), events: make(chan Event, eventBuffer),
 		sessions: map[addr]*session.Record{}}
 	c.ownStale.Store(true)
 	return c, nil
-}
-
-// websocketURL turns a server URL into its WebSocket endpoint.
-func websocketURL(server string) (string, error) {
-	u, err := url.Parse(server)
-	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("client: server URL %q: want http://host:port", server)
-	}
-	switch u.Scheme {
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	case "ws", "wss":
-	default:
-		return "", fmt.Errorf("client: server URL %q: want http://, https://, ws:// or wss://", server)
-	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = "/v1/websocket"
-	}
-	return u.String(), nil
 }
 
 func (c *Client) setTrust(root []byte) error {

@@ -9,10 +9,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/skip2/go-qrcode"
@@ -159,7 +161,7 @@ func plain(err error) string {
 		case wirepb.Code_UNAVAILABLE:
 			return "the server is unavailable just now: try again shortly"
 		}
-	case strings.Contains(err.Error(), "connection refused"), strings.Contains(err.Error(), "no such host"):
+	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, new(*net.DNSError)):
 		return "cannot reach the server: is it running, and is the address right? (" + err.Error() + ")"
 	}
 	return err.Error()

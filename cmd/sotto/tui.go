@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -297,15 +298,11 @@ func (m chat) send(to client.AccountID, text string) tea.Cmd {
 		ctx, cancel := context.WithTimeout(ctx, sendTimeout)
 		defer cancel()
 		_, err := cl.SendText(ctx, to, text)
-		if err != nil && !isQueued(err) {
+		if err != nil && !errors.Is(err, client.ErrQueued) {
 			return sentMsg{err}
 		}
 		return sentMsg{}
 	}
-}
-
-func isQueued(err error) bool {
-	return err != nil && strings.Contains(err.Error(), client.ErrQueued.Error())
 }
 
 // markRead marks what the open conversation shows as read.

@@ -26,7 +26,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -78,21 +77,9 @@ type Dialer struct {
 // https:// URL of a sottod on a loopback address; a URL without a path gets
 // /v1/websocket.
 func NewDialer(server string) (*Dialer, error) {
-	u, err := url.Parse(server)
+	u, err := wsclient.URL(server)
 	if err != nil {
-		return nil, fmt.Errorf("server URL: %w", err)
-	}
-	switch u.Scheme {
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	case "ws", "wss":
-	default:
-		return nil, fmt.Errorf("server URL %q: want ws://, wss://, http:// or https://", server)
-	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = "/v1/websocket"
+		return nil, err
 	}
 	host := u.Hostname()
 	if host != "localhost" {

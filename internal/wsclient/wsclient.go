@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 
@@ -222,3 +223,26 @@ func (c *Conn) Close() error { return c.ws.Close(ws.StatusNormalClosure, "") }
 
 // CloseStatus returns the close code the server sent, or ws.StatusNone.
 func CloseStatus(err error) ws.StatusCode { return ws.CloseStatus(err) }
+
+// URL returns the WebSocket endpoint of a sottod given as an http://,
+// https://, ws:// or wss:// URL: the scheme becomes ws or wss, and a URL
+// without a path gets /v1/websocket.
+func URL(server string) (*url.URL, error) {
+	u, err := url.Parse(server)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("server URL %q: want http://host:port", server)
+	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	case "ws", "wss":
+	default:
+		return nil, fmt.Errorf("server URL %q: want http://, https://, ws:// or wss://", server)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/v1/websocket"
+	}
+	return u, nil
+}
