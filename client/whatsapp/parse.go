@@ -1,0 +1,537 @@
+package whatsapp
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Parse reads a chat text file (the .txt of an export) and returns its
+// messages. It reads at most MaxChatSize bytes. Errors are *ParseError
+// values wrapping ErrEmpty, ErrNotText, ErrNoHeader, ErrTextBeforeHeader,
+// ErrBadTimestamp, ErrTooLarge or the reader's error.
+func Parse(r io.Reader) (*Chat, error) {
+	var b strings.Builder
+	n, err := io.Copy(&b, io.LimitReader(r, MaxChatSize+1))
+	if err != nil {
+		return nil, &ParseError{Detail: "reading the chat file", Err: err}
+	}
+	if n > MaxChatSize {
+		return nil, &ParseError{Detail: fmt.Sprintf("the chat file is over %d MiB", MaxChatSize>>20), Err: ErrTooLarge}
+	}
+	return parse(b.String())
+}
+
+// utf8BOM is the byte order mark that Windows editors put at the start of
+// files they save.
+const utf8BOM = "\ufeff"
+
+// parse parses a whole chat file. The messages' strings share memory with
+// text where they can.
+func parse(text string) (*Chat, error) {
+	text = strings.TrimPrefix(text, utf8BOM)
+	if strings.TrimSpace(text) == "" {
+		return nil, &ParseError{Err: ErrEmpty}
+	}
+	if err := checkText(text); err != nil {
+		return nil, err
+	}
+
+	// Pass 1: every line that has the shape of a header.
+	var (
+		heads        []header
+		firstContent int // first line with anything but spaces on it
+		lineNo       int
+	)
+	for off := 0; off < len(text); {
+		lineNo++
+		end := strings.IndexByte(text[off:], '\n')
+		next := len(text)
+		if end < 0 {
+			end = len(text)
+		} else {
+			end += off
+			next = end + 1
+		}
+		line := strings.TrimSuffix(text[off:end], "\r")
+		if firstContent == 0 && strings.TrimSpace(line) != "" {
+			firstContent = lineNo
+		}
+		if line != "" && mayStartHeader(line[0]) {
+			if h, ok := scanHeader(line); ok {
+				h.line, h.off = lineNo, off
+				h.bodyOff += off
+				heads = append(heads, h)
+			}
+		}
+		off = next
+	}
+	if len(heads) == 0 {
+		return nil, &ParseError{Detail: fmt.Sprintf("no line looks like a message header (checked %d lines)", lineNo), Err: ErrNoHeader}
+	}
+
+	// The file's layout is the most common shape; lines of other shapes
+	// are text.
+	sh := commonShape(heads)
+	kept := heads[:0]
+	for _, h := range heads {
+		if h.shape == sh {
+			kept = append(kept, h)
+		}
+	}
+	heads = kept
+	if first := heads[0].line; first > MaxPreambleLines {
+		return nil, &ParseError{Detail: fmt.Sprintf("none in the first %d lines (the first is on line %d)", MaxPreambleLines, first), Err: ErrNoHeader}
+	} else if firstContent < first {
+		return nil, &ParseError{Line: firstContent, Err: ErrTextBeforeHeader}
+	}
+
+	f := inferFormat(heads, sh)
+	chat := &Chat{Format: f, Messages: make([]Message, len(heads))}
+	ios := f.Platform == IOS
+
+	// Pass 2: times and bodies, and the sender names that end in ": "
+	// with nothing like a name after them (see splitSender).
+	last := make(map[string]int32)
+	for k := range heads {
+		h := &heads[k]
+		m := &chat.Messages[k]
+		m.Line = h.line
+		t, ok := h.time(f.Order)
+		if !ok {
+			return nil, &ParseError{
+				Line:   h.line,
+				Detail: fmt.Sprintf("%q does not fit the layout %s", strings.TrimRight(text[h.off:h.bodyOff], " -"), f.Layout),
+				Err:    ErrBadTimestamp,
+			}
+		}
+		m.Time = t
+		end := len(text)
+		if k+1 < len(heads) {
+			end = heads[k+1].off
+		}
+		body := strings.TrimSuffix(text[h.bodyOff:end], "\n")
+		if strings.IndexByte(body, '\r') >= 0 {
+			body = strings.TrimSuffix(strings.ReplaceAll(body, "\r\n", "\n"), "\r")
+		}
+		m.Text = body
+		if ios && startsWithMark(body) {
+			continue // a notice without an author
+		}
+		first, _, _ := strings.Cut(body, "\n")
+		if p := strings.LastIndex(first, ": "); p > 0 && p <= MaxSenderBytes {
+			last[first[:p]]++
+		}
+	}
+
+	// Pass 3: senders and kinds.
+	for k := range chat.Messages {
+		m := &chat.Messages[k]
+		body := m.Text
+		m.Text = ""
+		if ios && startsWithMark(body) {
+			m.Kind, m.Text = KindSystem, stripMarks(body)
+			continue
+		}
+		sender, rest, ok := splitSender(body, last)
+		if !ok {
+			m.Kind, m.Text = KindSystem, stripMarks(body)
+			continue
+		}
+		classify(m, rest, ios)
+		if m.Kind != KindSystem {
+			m.Sender = stripMarks(sender)
+		}
+	}
+	return chat, nil
+}
+
+// checkText refuses binary files and text that is not UTF-8.
+func checkText(text string) error {
+	if strings.HasPrefix(text, "\xff\xfe") || strings.HasPrefix(text, "\xfe\xff") {
+		return &ParseError{Detail: "the file is UTF-16; WhatsApp writes UTF-8", Err: ErrNotText}
+	}
+	if i := strings.IndexByte(text, 0); i >= 0 {
+		return &ParseError{Line: lineOf(text, i), Detail: "a NUL byte: binary data", Err: ErrNotText}
+	}
+	if !utf8.ValidString(text) {
+		for i, r := range text {
+			if r == utf8.RuneError {
+				if _, n := utf8.DecodeRuneInString(text[i:]); n == 1 {
+					return &ParseError{Line: lineOf(text, i), Detail: "invalid UTF-8", Err: ErrNotText}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// lineOf returns the 1-based line number of byte offset i in text.
+func lineOf(text string, i int) int {
+	return strings.Count(text[:i], "\n") + 1
+}
+
+// commonShape returns the most common shape, the earliest of equals.
+func commonShape(heads []header) shape {
+	counts := make(map[shape]int)
+	best, bestN := heads[0].shape, 0
+	prev := heads[0].shape
+	run := 0
+	add := func(s shape, n int) {
+		counts[s] += n
+		if c := counts[s]; c > bestN || c == bestN && s == heads[0].shape {
+			best, bestN = s, c
+		}
+	}
+	// Runs of equal shapes are counted at once: the map is touched only
+	// where the shape changes.
+	for _, h := range heads {
+		if h.shape != prev {
+			add(prev, run)
+			prev, run = h.shape, 0
+		}
+		run++
+	}
+	add(prev, run)
+	return best
+}
+
+// inferFormat decides the date order and describes the layout.
+func inferFormat(heads []header, sh shape) Format {
+	f := Format{
+		Platform:    Android,
+		DateSep:     string(sh.dateSep),
+		YearDigits:  2,
+		Clock12:     sh.period != periodNone,
+		PeriodFirst: sh.period == periodBefore,
+		Seconds:     sh.seconds,
+	}
+	if sh.bracket {
+		f.Platform = IOS
+	}
+	if sh.long >= 0 {
+		f.YearDigits = 4
+	}
+	f.Order, f.OrderSource = inferOrder(heads, sh)
+	f.Layout = sh.layout(f.Order)
+	return f
+}
+
+// inferOrder decides the date order of a file. A four-digit year first
+// means YMD. Otherwise each candidate order is scored by how many dates
+// it makes impossible, then by how often it makes time run backwards from
+// one message to the next; the best wins, and a tie falls to the default
+// (see OrderDefault).
+func inferOrder(heads []header, sh shape) (DateOrder, OrderSource) {
+	if sh.long == 0 {
+		return YMD, OrderFromYear
+	}
+	// "yy. M. d." with a trailing dot is the Korean short date; other
+	// two-digit years come last.
+	koreanStyle := sh.long < 0 && sh.spaced && sh.trailingSep
+	orders := []DateOrder{DMY, MDY}
+	def := DMY
+	switch {
+	case koreanStyle:
+		orders = append(orders, YMD)
+		def = YMD
+	case sh.dateSep == '/' && heads[0].upperAM:
+		def = MDY
+	}
+	type score struct{ bad, back int }
+	scores := make([]score, len(orders))
+	for k, o := range orders {
+		var sc score
+		prev := 0
+		for i := range heads {
+			y, m, d := heads[i].ymd(o)
+			if !validDate(y, m, d) {
+				sc.bad++
+				continue
+			}
+			key := y*10000 + m*100 + d
+			if key < prev {
+				sc.back++
+			}
+			prev = key
+		}
+		scores[k] = sc
+	}
+	best := -1
+	for k := range orders {
+		if best < 0 || scores[k].bad < scores[best].bad ||
+			scores[k].bad == scores[best].bad && scores[k].back < scores[best].back {
+			best = k
+		}
+	}
+	// How certain is it? Count rivals as good on each criterion.
+	badTies, backTies := 0, 0
+	for k := range orders {
+		if scores[k].bad == scores[best].bad {
+			badTies++
+			if scores[k].back == scores[best].back {
+				backTies++
+			}
+		}
+	}
+	switch {
+	case badTies == 1:
+		return orders[best], OrderFromDates
+	case backTies == 1:
+		return orders[best], OrderFromSequence
+	}
+	return def, OrderDefault
+}
+
+// ymd returns a header's year, month and day in the given order.
+func (h *header) ymd(o DateOrder) (y, m, d int) {
+	switch o {
+	case DMY:
+		d, m, y = h.f[0], h.f[1], h.f[2]
+	case MDY:
+		m, d, y = h.f[0], h.f[1], h.f[2]
+	default:
+		y, m, d = h.f[0], h.f[1], h.f[2]
+	}
+	if h.shape.long < 0 {
+		y += 2000
+	}
+	return y, m, d
+}
+
+// time returns a header's time, or false if the date or time cannot be.
+func (h *header) time(o DateOrder) (time.Time, bool) {
+	y, m, d := h.ymd(o)
+	if !validDate(y, m, d) {
+		return time.Time{}, false
+	}
+	hour := h.hour
+	if h.shape.period != periodNone {
+		if hour > 12 {
+			return time.Time{}, false
+		}
+		// 12 AM is midnight and 12 PM noon; Japanese clocks count 0 to 11.
+		hour %= 12
+		if h.pm {
+			hour += 12
+		}
+	} else if hour > 23 {
+		return time.Time{}, false
+	}
+	if h.min > 59 || h.sec > 59 {
+		return time.Time{}, false
+	}
+	return time.Date(y, time.Month(m), d, hour, h.min, h.sec, 0, time.UTC), true
+}
+
+// validDate reports whether y-m-d is a day of the Gregorian calendar.
+func validDate(y, m, d int) bool {
+	if m < 1 || m > 12 || d < 1 {
+		return false
+	}
+	return d <= daysIn(y, m)
+}
+
+func daysIn(y, m int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// splitSender splits "Name: text" into the name and the text. The name
+// ends at a ": " on the first line, within MaxSenderBytes; when there are
+// several, the first that is known as a name wins, else the first.
+//
+// A prefix is known as a name when it stands, in some other message,
+// before the last ": " of that message's first line (last counts those
+// messages). This finds names that contain ": " ("Work: Alice: hi") as
+// soon as they wrote two messages, yet does not take "location" for part
+// of the name in "Ana: location: https://…".
+func splitSender(body string, last map[string]int32) (sender, rest string, ok bool) {
+	first, _, _ := strings.Cut(body, "\n")
+	lastP := strings.LastIndex(first, ": ")
+	w := first[:min(len(first), MaxSenderBytes+len(": "))]
+	fallback := -1
+	for i := 0; ; {
+		j := strings.Index(w[i:], ": ")
+		if j < 0 {
+			break
+		}
+		p := i + j
+		i = p + 1
+		if p == 0 {
+			continue
+		}
+		if fallback < 0 {
+			fallback = p
+		}
+		n := last[first[:p]]
+		if p == lastP {
+			n-- // this message's own vote
+		}
+		if n > 0 {
+			return body[:p], body[p+2:], true
+		}
+	}
+	if fallback < 0 {
+		return "", "", false
+	}
+	return body[:fallback], body[fallback+2:], true
+}
+
+// classify sets the kind, text and attachment of a message from its body
+// (the text after "Sender: ").
+func classify(m *Message, body string, ios bool) {
+	for _, e := range editedSuffixes {
+		if hasSuffixFold(body, e.text) {
+			body = strings.TrimRight(body[:len(body)-len(e.text)], " "+lrm+rlm)
+			m.Edited = true
+			break
+		}
+	}
+	trimmed := strings.TrimSpace(stripMarks(body))
+	for _, d := range deletedBodies {
+		if strings.EqualFold(strings.TrimSuffix(trimmed, "."), d.text) {
+			m.Kind = KindDeleted
+			return
+		}
+	}
+	if ios {
+		classifyIOS(m, body, trimmed)
+	} else {
+		classifyAndroid(m, body)
+	}
+}
+
+func classifyAndroid(m *Message, body string) {
+	first, rest, _ := strings.Cut(body, "\n")
+	first = strings.TrimSpace(stripMarks(first))
+	for _, o := range mediaOmittedLines {
+		if strings.EqualFold(first, o.text) {
+			m.Kind, m.Text = KindMediaOmitted, strings.TrimSpace(stripMarks(rest))
+			return
+		}
+	}
+	for _, a := range attachedSuffixes {
+		if hasSuffixFold(first, a.text) {
+			if name := strings.TrimSpace(first[:len(first)-len(a.text)]); name != "" {
+				m.Kind, m.Attachment = KindAttachment, name
+				m.Text = strings.TrimSpace(stripMarks(rest))
+				return
+			}
+		}
+	}
+	m.Kind, m.Text = KindText, body
+}
+
+func classifyIOS(m *Message, body, trimmed string) {
+	// "<attached: NAME>", after U+200E or at the start.
+	for _, a := range attachedPrefixes {
+		i := strings.Index(body, lrm+a.text)
+		if i >= 0 {
+			i += len(lrm)
+		} else if strings.HasPrefix(body, a.text) {
+			i = 0
+		} else {
+			continue
+		}
+		nameOff := i + len(a.text)
+		j := strings.IndexByte(body[nameOff:], '>')
+		if j <= 0 || strings.Contains(body[nameOff:nameOff+j], "\n") {
+			continue
+		}
+		m.Kind, m.Attachment = KindAttachment, body[nameOff:nameOff+j]
+		m.Text = strings.TrimSpace(stripMarks(body[:i] + body[nameOff+j+1:]))
+		return
+	}
+	// "\u200eimage omitted", maybe after a document's title.
+	for _, o := range mediaOmittedSuffixes {
+		if hasSuffixFold(body, lrm+o.text) {
+			m.Kind = KindMediaOmitted
+			m.Text = strings.TrimSpace(stripMarks(body[:len(body)-len(lrm)-len(o.text)]))
+			return
+		}
+		if strings.EqualFold(trimmed, o.text) || strings.EqualFold(trimmed, "<"+o.text+">") {
+			m.Kind = KindMediaOmitted
+			return
+		}
+	}
+	if startsWithMark(body) {
+		if isLocation(body) {
+			m.Kind, m.Text = KindText, trimLeadingMarks(body)
+			return
+		}
+		m.Kind, m.Text = KindSystem, stripMarks(body)
+		return
+	}
+	m.Kind, m.Text = KindText, body
+}
+
+// isLocation reports whether a body that starts with U+200E is a
+// location, which is text, rather than a notice.
+func isLocation(body string) bool {
+	s := trimLeadingMarks(body)
+	for _, l := range locationPrefixes {
+		if len(s) >= len(l.text) && strings.EqualFold(s[:len(l.text)], l.text) {
+			return true
+		}
+	}
+	return strings.Contains(s, mapsLink)
+}
+
+func hasSuffixFold(s, suffix string) bool {
+	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
+}
+
+// startsWithMark reports whether s starts with U+200E or U+200F.
+func startsWithMark(s string) bool {
+	return strings.HasPrefix(s, lrm) || strings.HasPrefix(s, rlm)
+}
+
+func trimLeadingMarks(s string) string {
+	for startsWithMark(s) {
+		s = s[len(lrm):]
+	}
+	return s
+}
+
+// isMark reports whether r is one of the directional formatting
+// characters that names and notices lose: U+200E, U+200F, U+202A–U+202E
+// and U+2066–U+2069.
+func isMark(r rune) bool {
+	return r == '\u200e' || r == '\u200f' || r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069'
+}
+
+// stripMarks removes the directional formatting characters from s.
+func stripMarks(s string) string {
+	// All of them are encoded as E2 80 xx or E2 81 xx.
+	i := strings.IndexByte(s, 0xE2)
+	if i < 0 {
+		return s
+	}
+	has := false
+	for _, r := range s[i:] {
+		if isMark(r) {
+			has = true
+			break
+		}
+	}
+	if !has {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if isMark(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
