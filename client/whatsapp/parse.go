@@ -1,6 +1,7 @@
 package whatsapp
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -13,15 +14,57 @@ import (
 // values wrapping ErrEmpty, ErrNotText, ErrNoHeader, ErrTextBeforeHeader,
 // ErrBadTimestamp, ErrTooLarge or the reader's error.
 func Parse(r io.Reader) (*Chat, error) {
-	var b strings.Builder
-	n, err := io.Copy(&b, io.LimitReader(r, MaxChatSize+1))
-	if err != nil {
+	text, err := readChatText(r, 0)
+	if errors.Is(err, ErrTooLarge) {
+		return nil, &ParseError{Detail: fmt.Sprintf("the chat file is over %d MiB", MaxChatSize>>20), Err: ErrTooLarge}
+	} else if err != nil {
 		return nil, &ParseError{Detail: "reading the chat file", Err: err}
 	}
-	if n > MaxChatSize {
-		return nil, &ParseError{Detail: fmt.Sprintf("the chat file is over %d MiB", MaxChatSize>>20), Err: ErrTooLarge}
+	return parse(text)
+}
+
+// readChatText reads all of r, at most MaxChatSize bytes (else an error
+// wrapping ErrTooLarge). sizeHint, if not 0, is the expected size.
+//
+// It reads into chunks of growing size and copies them once into the
+// result: appending to one buffer would copy a 256 MiB file about five
+// times over as the buffer grows.
+func readChatText(r io.Reader, sizeHint int64) (string, error) {
+	const firstChunk, maxChunk = 64 << 10, 16 << 20
+	size := firstChunk
+	if sizeHint > 0 {
+		size = int(min(sizeHint+1, MaxChatSize+1))
 	}
-	return parse(b.String())
+	var (
+		chunks [][]byte
+		total  int
+	)
+	r = io.LimitReader(r, MaxChatSize+1)
+	for {
+		buf := make([]byte, size)
+		n, err := io.ReadFull(r, buf)
+		chunks = append(chunks, buf[:n])
+		total += n
+		if total > MaxChatSize {
+			return "", fmt.Errorf("the chat file is over %d MiB: %w", MaxChatSize>>20, ErrTooLarge)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+		size = min(2*size, maxChunk)
+	}
+	if len(chunks) == 1 {
+		return string(chunks[0]), nil
+	}
+	var b strings.Builder
+	b.Grow(total)
+	for _, c := range chunks {
+		b.Write(c)
+	}
+	return b.String(), nil
 }
 
 // utf8BOM is the byte order mark that Windows editors put at the start of

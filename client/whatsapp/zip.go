@@ -137,15 +137,11 @@ func readChat(f *File) (string, error) {
 		return "", fmt.Errorf("open %s: %w", f.Name, err)
 	}
 	defer rc.Close()
-	var b strings.Builder
-	n, err := io.Copy(&b, io.LimitReader(rc, MaxChatSize+1))
-	if n > MaxChatSize {
-		return "", fmt.Errorf("%s: over %d MiB: %w", f.Name, MaxChatSize>>20, ErrTooLarge)
-	}
+	text, err := readChatText(rc, f.Size)
 	if err != nil {
 		return "", fmt.Errorf("read %s: %w", f.Name, err)
 	}
-	return b.String(), nil
+	return text, nil
 }
 
 // safeName reports whether a member name stays inside the archive's
