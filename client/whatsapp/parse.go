@@ -31,9 +31,11 @@ func Parse(r io.Reader) (*Chat, error) {
 // times over as the buffer grows.
 func readChatText(r io.Reader, sizeHint int64) (string, error) {
 	const firstChunk, maxChunk = 64 << 10, 16 << 20
+	// A declared size can lie: it sets the first chunk but does not
+	// allocate more than maxChunk up front.
 	size := firstChunk
 	if sizeHint > 0 {
-		size = int(min(sizeHint+1, MaxChatSize+1))
+		size = int(min(sizeHint+1, maxChunk))
 	}
 	var (
 		chunks [][]byte
@@ -98,7 +100,7 @@ func parse(text string) (*Chat, error) {
 			end += off
 			next = end + 1
 		}
-		line := strings.TrimSuffix(text[off:end], "\r")
+		line := strings.TrimRight(text[off:end], "\r")
 		if firstContent == 0 && strings.TrimSpace(line) != "" {
 			firstContent = lineNo
 		}
@@ -157,7 +159,7 @@ func parse(text string) (*Chat, error) {
 		}
 		body := strings.TrimSuffix(text[h.bodyOff:end], "\n")
 		if strings.IndexByte(body, '\r') >= 0 {
-			body = strings.TrimSuffix(strings.ReplaceAll(body, "\r\n", "\n"), "\r")
+			body = dropCRs(body)
 		}
 		m.Text = body
 		if ios && startsWithMark(body) {
@@ -189,6 +191,15 @@ func parse(text string) (*Chat, error) {
 		}
 	}
 	return chat, nil
+}
+
+// dropCRs removes the carriage returns at the ends of lines.
+func dropCRs(s string) string {
+	ls := strings.Split(s, "\n")
+	for i, l := range ls {
+		ls[i] = strings.TrimRight(l, "\r")
+	}
+	return strings.Join(ls, "\n")
 }
 
 // checkText refuses binary files and text that is not UTF-8.
@@ -369,9 +380,10 @@ func (h *header) time(o DateOrder) (time.Time, bool) {
 	return time.Date(y, time.Month(m), d, hour, h.min, h.sec, 0, time.UTC), true
 }
 
-// validDate reports whether y-m-d is a day of the Gregorian calendar.
+// validDate reports whether y-m-d is a day of the Gregorian calendar
+// from MinYear on.
 func validDate(y, m, d int) bool {
-	if m < 1 || m > 12 || d < 1 {
+	if y < MinYear || m < 1 || m > 12 || d < 1 {
 		return false
 	}
 	return d <= daysIn(y, m)

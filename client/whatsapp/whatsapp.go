@@ -30,6 +30,11 @@ const (
 	// name's end linear in the size of the file.
 	MaxSenderBytes = 256
 
+	// MinYear is the earliest year a header may carry. WhatsApp dates
+	// from 2009, but a phone whose clock was reset stamps messages from
+	// 1970, the Unix epoch; a year before that is not a timestamp.
+	MinYear = 1970
+
 	// MaxZipMembers is the most entries a zip may have. A chat that ran
 	// for years with media has tens of thousands of files; more entries
 	// than this is not an export, and each entry costs memory.
