@@ -250,7 +250,7 @@ func (c *Client) sendWith(ctx context.Context, to AccountID, plaintext []byte, e
 // devices and seals each ciphertext (sealed sender v1).
 func (c *Client) seal(ctx context.Context, ct *contactRecord, cert *sealed.SenderCertificate, plaintext []byte) (*wirepb.Send, error) {
 	to := AccountID(ct.Account)
-	identity, err := keys.ParsePublicKey(ct.Identity)
+	identity, err := keys.ParseStoredPublicKey(ct.Identity)
 	if err != nil {
 		return nil, fmt.Errorf("client: contact identity: %w", err)
 	}

@@ -33,10 +33,13 @@ type Write struct {
 }
 
 // MemoryStore is a Store in memory, for tests and for clients that keep
-// nothing (bots that start fresh). It is safe for concurrent use.
+// nothing (bots that start fresh). It is safe for concurrent use. Keys are
+// also kept sorted, so that a Scan costs the keys it returns, not the
+// whole store.
 type MemoryStore struct {
-	mu sync.RWMutex
-	m  map[string][]byte
+	mu     sync.RWMutex
+	m      map[string][]byte
+	sorted []string // the keys of m, in order
 }
 
 // NewMemoryStore returns an empty MemoryStore.
@@ -53,24 +56,21 @@ func (s *MemoryStore) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (s *MemoryStore) Scan(ctx context.Context, prefix string, fn func(string, []byte) error) error {
+	// Copy the matching entries first: fn may call Apply.
+	type entry struct {
+		k string
+		v []byte
+	}
+	var found []entry
 	s.mu.RLock()
-	var keys []string
-	for k := range s.m {
-		if strings.HasPrefix(k, prefix) {
-			keys = append(keys, k)
-		}
+	i, _ := slices.BinarySearch(s.sorted, prefix)
+	for ; i < len(s.sorted) && strings.HasPrefix(s.sorted[i], prefix); i++ {
+		k := s.sorted[i]
+		found = append(found, entry{k, slices.Clone(s.m[k])})
 	}
 	s.mu.RUnlock()
-	slices.Sort(keys)
-	for _, k := range keys {
-		s.mu.RLock()
-		v, ok := s.m[k]
-		v = slices.Clone(v)
-		s.mu.RUnlock()
-		if !ok {
-			continue
-		}
-		if err := fn(k, v); err != nil {
+	for _, e := range found {
+		if err := fn(e.k, e.v); err != nil {
 			return err
 		}
 	}
@@ -84,10 +84,16 @@ func (s *MemoryStore) Apply(ctx context.Context, writes []Write) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, w := range writes {
-		if w.Value == nil {
+		i, ok := slices.BinarySearch(s.sorted, w.Key)
+		switch {
+		case w.Value == nil && ok:
 			delete(s.m, w.Key)
-		} else {
+			s.sorted = slices.Delete(s.sorted, i, i+1)
+		case w.Value != nil:
 			s.m[w.Key] = slices.Clone(w.Value)
+			if !ok {
+				s.sorted = slices.Insert(s.sorted, i, w.Key)
+			}
 		}
 	}
 	return nil

@@ -48,7 +48,7 @@ func (c *Client) fingerprint(ctx context.Context, with AccountID) (fingerprint.F
 	if len(ct.Identity) == 0 {
 		return fingerprint.Fingerprint{}, ErrNoSafetyNumber
 	}
-	remote, err := keys.ParsePublicKey(ct.Identity)
+	remote, err := keys.ParseStoredPublicKey(ct.Identity)
 	if err != nil {
 		return fingerprint.Fingerprint{}, fmt.Errorf("client: stored identity of %s: %w", with, err)
 	}

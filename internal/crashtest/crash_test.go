@@ -7,20 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sotto-chat/sotto/internal/benchclient"
+	"github.com/sotto-chat/sotto/internal/testserver"
 	"github.com/sotto-chat/sotto/internal/wire"
 	"github.com/sotto-chat/sotto/internal/wire/wirepb"
 	"github.com/sotto-chat/sotto/internal/wsclient"
@@ -48,9 +45,7 @@ const (
 	// restart, acking all but their last push (which is then delivered
 	// again, to exercise duplicate detection), and fully at the end.
 	drainEvery = 5
-	// readyTimeout bounds a sottod start; drainTimeout a receiver's wait
-	// for its next push.
-	readyTimeout = 20 * time.Second
+	// drainTimeout bounds a receiver's wait for its next push.
 	drainTimeout = 20 * time.Second
 	// seedEnv names the variable that replays a run's kill delays.
 	seedEnv = "SOTTO_CRASHTEST_SEED"
@@ -58,125 +53,22 @@ const (
 	tagPrefix = "crashtest "
 )
 
-// sottod is one run of the server binary.
+// sottod is one run of the server binary and a dialer to it.
 type sottod struct {
-	cmd    *exec.Cmd
-	url    string
+	*testserver.Process
 	dialer *benchclient.Dialer
-	exited chan struct{}
-	killed atomic.Bool // set just before SIGKILL is sent
-	log    *os.File
-}
-
-// buildSottod builds cmd/sottod into a temporary directory.
-func buildSottod(t *testing.T) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is needed to build sottod: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "sottod")
-	start := time.Now()
-	out, err := exec.Command(goBin, "build", "-o", bin, "github.com/sotto-chat/sotto/cmd/sottod").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build sottod: %v\n%s", err, out)
-	}
-	t.Logf("built sottod in %v", time.Since(start).Round(time.Millisecond))
-	return bin
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // start runs sottod on data and waits until it is ready.
 func start(t *testing.T, bin, data, logPath string) *sottod {
 	t.Helper()
-	for attempt := 0; ; attempt++ {
-		s, err := tryStart(bin, data, freePort(t), logPath)
-		if err == nil {
-			return s
-		}
-		if attempt == 2 {
-			t.Fatalf("start sottod: %v\nlog:\n%s", err, tail(logPath))
-		}
-		t.Logf("start sottod: %v; again on another port", err)
-	}
-}
-
-func tryStart(bin, data string, port int, logPath string) (*sottod, error) {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	p := testserver.StartProcess(t, bin, data, logPath)
+	d, err := benchclient.NewDialer("ws://" + p.Addr)
 	if err != nil {
-		return nil, err
+		p.Kill()
+		t.Fatal(err)
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cmd := exec.Command(bin, "-listen", addr, "-data", data, "-pow-difficulty", "0", "-log-level", "warn")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, err
-	}
-	s := &sottod{cmd: cmd, url: "ws://" + addr, exited: make(chan struct{}), log: logf}
-	go func() { cmd.Wait(); close(s.exited) }()
-	if s.dialer, err = benchclient.NewDialer(s.url); err != nil {
-		s.kill()
-		return nil, err
-	}
-	client := &http.Client{Timeout: time.Second}
-	for deadline := time.Now().Add(readyTimeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		select {
-		case <-s.exited:
-			logf.Close()
-			return nil, fmt.Errorf("sottod exited: %v", cmd.ProcessState)
-		default:
-		}
-		resp, err := client.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
-		}
-	}
-	s.kill()
-	return nil, errors.New("not ready in time")
-}
-
-// kill sends SIGKILL and waits for the process to end.
-func (s *sottod) kill() {
-	s.killed.Store(true)
-	s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.exited
-	s.log.Close()
-}
-
-// stop ends sottod gracefully (SIGTERM) and waits.
-func (s *sottod) stop(t *testing.T) {
-	t.Helper()
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(30 * time.Second):
-		t.Errorf("sottod did not stop on SIGTERM")
-		s.cmd.Process.Signal(syscall.SIGKILL)
-		<-s.exited
-	}
-	s.log.Close()
-}
-
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
+	return &sottod{Process: p, dialer: d}
 }
 
 // sender is a sending device and its sessions with every receiver.
@@ -218,7 +110,7 @@ func load(ctx context.Context, s *sottod, ss []*sender, l *ledger) (ok, failed i
 	for _, snd := range ss {
 		anon, err := s.dialer.Dial(ctx, snd.dev.Source)
 		if err != nil {
-			if s.killed.Load() {
+			if s.Killed() {
 				continue // killed before this sender began
 			}
 			return 0, 0, fmt.Errorf("sender %d: %w", snd.idx, err)
@@ -247,7 +139,7 @@ func load(ctx context.Context, s *sottod, ss []*sender, l *ledger) (ok, failed i
 					}
 					if _, err := anon.Do(ctx, send); err != nil {
 						var se *wsclient.StatusError
-						if errors.As(err, &se) || !s.killed.Load() {
+						if errors.As(err, &se) || !s.Killed() {
 							errs <- fmt.Errorf("send %s failed, not by the kill: %w", tag, err)
 						}
 						failedN.Add(1)
@@ -372,14 +264,14 @@ func TestCrashKill9(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
 	began := time.Now()
 
-	bin := buildSottod(t)
+	bin := testserver.Build(t)
 	dir := t.TempDir()
 	data, logPath := filepath.Join(dir, "data"), filepath.Join(dir, "sottod.log")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("sottod's log (tail):\n%s", tail(logPath))
+			t.Logf("sottod's log (tail):\n%s", testserver.Tail(logPath))
 		}
 	})
 
@@ -456,7 +348,7 @@ func TestCrashKill9(t *testing.T) {
 		delay := minKill + time.Duration(rng.Int64N(int64(maxKill-minKill)))
 		killed := make(chan struct{})
 		cur := s
-		timer := time.AfterFunc(delay, func() { cur.kill(); close(killed) })
+		timer := time.AfterFunc(delay, func() { cur.Kill(); close(killed) })
 		ok, failed, err := load(ctx, s, ss, l)
 		<-killed
 		timer.Stop()
@@ -485,7 +377,7 @@ func TestCrashKill9(t *testing.T) {
 			t.Errorf("receiver %d: %d envelopes after acking everything (%v), want none", j, n, err)
 		}
 	}
-	s.stop(t)
+	s.Stop(t)
 
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -66,6 +66,41 @@ func ParsePublicKey(b []byte) (PublicKey, error) {
 	return PublicKeyFromU(b[1:])
 }
 
+// ParseStoredPublicKey decodes a public key that this program validated
+// with [ParsePublicKey] before and then wrote to its own storage (session
+// records, sender-key states, a contact's identity). It checks the type
+// byte, the length and the canonical encoding, but not the prime-order
+// subgroup, whose check costs a scalar multiplication (about 70 µs) and
+// would otherwise be paid for every key of a session on every message.
+// Never use it for bytes from the network.
+func ParseStoredPublicKey(b []byte) (PublicKey, error) {
+	if len(b) == 0 {
+		return PublicKey{}, fmt.Errorf("%w: empty", ErrKeyLength)
+	}
+	if b[0] != TypeDJB {
+		return PublicKey{}, fmt.Errorf("%w: 0x%02x", ErrKeyType, b[0])
+	}
+	if len(b) != PublicKeySize {
+		return PublicKey{}, fmt.Errorf("%w: %d bytes", ErrKeyLength, len(b))
+	}
+	u := b[1:]
+	if u[31]&0x80 != 0 {
+		return PublicKey{}, ErrNonCanonical
+	}
+	var fu field.Element
+	if _, err := fu.SetBytes(u); err != nil || !equalBytes(fu.Bytes(), u) {
+		return PublicKey{}, ErrNonCanonical
+	}
+	k, err := ecdh.X25519().NewPublicKey(u)
+	if err != nil {
+		return PublicKey{}, fmt.Errorf("keys: %w", err)
+	}
+	var p PublicKey
+	copy(p.u[:], u)
+	p.k = k
+	return p, nil
+}
+
 // PublicKeyFromU is [ParsePublicKey] for a bare 32-byte u-coordinate, as it
 // appears inside some messages (sealed sender v2) without a type byte.
 func PublicKeyFromU(u []byte) (PublicKey, error) {

@@ -183,10 +183,29 @@ func TestParsePublicKeyRejects(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("ParsePublicKey = %v, want %v", err, tc.want)
 			}
+			// ParseStoredPublicKey skips only the subgroup and curve
+			// checks: every malformed encoding is still refused.
+			_, err = ParseStoredPublicKey(tc.in)
+			switch tc.want {
+			case ErrTorsion, ErrNotOnCurve:
+				if err != nil && !errors.Is(err, ErrLowOrder) {
+					t.Logf("ParseStoredPublicKey = %v", err)
+				}
+			default:
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("ParseStoredPublicKey = %v, want %v", err, tc.want)
+				}
+			}
 		})
 	}
-	if _, err := ParsePublicKey(good.Public.Bytes()); err != nil {
-		t.Fatalf("good key rejected: %v", err)
+	for _, parse := range []func([]byte) (PublicKey, error){ParsePublicKey, ParseStoredPublicKey} {
+		k, err := parse(good.Public.Bytes())
+		if err != nil {
+			t.Fatalf("good key rejected: %v", err)
+		}
+		if !k.Equal(good.Public) {
+			t.Fatal("a parsed key differs from the original")
+		}
 	}
 }
 

@@ -247,7 +247,7 @@ func (s *storedSigned) curvePair() (KeyPair, error) {
 	if err != nil {
 		return KeyPair{}, fmt.Errorf("%w: %w", ErrRecord, err)
 	}
-	pub, err := ParsePublicKey(s.public)
+	pub, err := ParseStoredPublicKey(s.public)
 	if err != nil || !pub.Equal(kp.Public) {
 		return KeyPair{}, fmt.Errorf("%w: public key does not match its private key", ErrRecord)
 	}

@@ -113,7 +113,7 @@ func parseKey(f pb.Field) (keys.PublicKey, error) {
 	if err != nil {
 		return keys.PublicKey{}, err
 	}
-	return keys.ParsePublicKey(b)
+	return keys.ParseStoredPublicKey(b)
 }
 
 func (s *State) decodeBody(body []byte) error {

@@ -286,7 +286,7 @@ func decodeSigning(f pb.Field, s *state) (private []byte, err error) {
 			if err != nil {
 				return err
 			}
-			s.signing, err = keys.ParsePublicKey(v)
+			s.signing, err = keys.ParseStoredPublicKey(v)
 			return err
 		case fieldSigningPrivate:
 			var err error
