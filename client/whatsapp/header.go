@@ -38,14 +38,18 @@ type shape struct {
 }
 
 // header is a line that has the shape of a message header.
+//
+// It is kept small (offsets fit in int32 since MaxChatSize does): a file
+// of short messages has one per line.
 type header struct {
-	line    int    // 1-based line number
-	off     int    // offset of the line in the file
-	bodyOff int    // offset of the text after the header
-	f       [3]int // the date's fields in file order
-	hour    int    // as written (12-hour clocks: 0 to 12)
-	min     int
-	sec     int
+	line    int32    // 1-based line number
+	off     int32    // offset of the line in the file
+	bodyOff int32    // offset of the text after the header
+	colon   int32    // offset in the body of the last ": " of its first line, or -1
+	f       [3]int16 // the date's fields in file order
+	hour    int8     // as written (12-hour clocks: 0 to 12)
+	min     int8
+	sec     int8
 	pm      bool // a day-period marker for the afternoon
 	upperAM bool // the marker is exactly "AM" or "PM" (en-US)
 	shape   shape
@@ -185,7 +189,7 @@ func scanHeader(line string) (h header, ok bool) {
 		if n == 0 || n == 3 {
 			return h, false
 		}
-		h.f[k], nd[k] = v, n
+		h.f[k], nd[k] = int16(v), n
 		i += n
 	}
 	switch {
@@ -228,31 +232,35 @@ func scanHeader(line string) (h header, ok bool) {
 	}
 
 	// The time, with a day-period marker before or after it.
-	if n, pm, up := matchPeriod(s, i); n > 0 {
-		h.shape.period = periodBefore
-		h.pm, h.upperAM = pm, up
-		i += n
-		i += spaceAt(s, i)
+	if i < len(s) && (s[i] < '0' || s[i] > '9') {
+		if n, pm, up := matchPeriod(s, i); n > 0 {
+			h.shape.period = periodBefore
+			h.pm, h.upperAM = pm, up
+			i += n
+			i += spaceAt(s, i)
+		}
 	}
 	v, n := digits(s, i, 2)
 	if n == 0 {
 		return h, false
 	}
-	h.hour = v
+	h.hour = int8(v)
 	i += n
 	if i >= len(s) || (s[i] != ':' && s[i] != '.') {
 		return h, false
 	}
 	h.shape.timeSep = s[i]
 	i++
-	if h.min, n = digits(s, i, 2); n != 2 {
+	if v, n = digits(s, i, 2); n != 2 {
 		return h, false
 	}
+	h.min = int8(v)
 	i += n
 	if i < len(s) && s[i] == h.shape.timeSep {
-		if h.sec, n = digits(s, i+1, 2); n != 2 {
+		if v, n = digits(s, i+1, 2); n != 2 {
 			return h, false
 		}
+		h.sec = int8(v)
 		h.shape.seconds = true
 		i += 1 + n
 	}
@@ -289,7 +297,7 @@ func scanHeader(line string) (h header, ok bool) {
 			i += sp
 		}
 	}
-	h.bodyOff = i
+	h.bodyOff = int32(i)
 	return h, true
 }
 

@@ -106,8 +106,8 @@ func parse(text string) (*Chat, error) {
 		}
 		if line != "" && mayStartHeader(line[0]) {
 			if h, ok := scanHeader(line); ok {
-				h.line, h.off = lineNo, off
-				h.bodyOff += off
+				h.line, h.off = int32(lineNo), int32(off)
+				h.bodyOff += int32(off)
 				heads = append(heads, h)
 			}
 		}
@@ -127,7 +127,7 @@ func parse(text string) (*Chat, error) {
 		}
 	}
 	heads = kept
-	if first := heads[0].line; first > MaxPreambleLines {
+	if first := int(heads[0].line); first > MaxPreambleLines {
 		return nil, &ParseError{Detail: fmt.Sprintf("none in the first %d lines (the first is on line %d)", MaxPreambleLines, first), Err: ErrNoHeader}
 	} else if firstContent < first {
 		return nil, &ParseError{Line: firstContent, Err: ErrTextBeforeHeader}
@@ -143,11 +143,11 @@ func parse(text string) (*Chat, error) {
 	for k := range heads {
 		h := &heads[k]
 		m := &chat.Messages[k]
-		m.Line = h.line
+		m.Line = int(h.line)
 		t, ok := h.time(f.Order)
 		if !ok {
 			return nil, &ParseError{
-				Line:   h.line,
+				Line:   int(h.line),
 				Detail: fmt.Sprintf("%q does not fit the layout %s", strings.TrimRight(text[h.off:h.bodyOff], " -"), f.Layout),
 				Err:    ErrBadTimestamp,
 			}
@@ -155,7 +155,7 @@ func parse(text string) (*Chat, error) {
 		m.Time = t
 		end := len(text)
 		if k+1 < len(heads) {
-			end = heads[k+1].off
+			end = int(heads[k+1].off)
 		}
 		body := strings.TrimSuffix(text[h.bodyOff:end], "\n")
 		if strings.IndexByte(body, '\r') >= 0 {
@@ -166,7 +166,9 @@ func parse(text string) (*Chat, error) {
 			continue // a notice without an author
 		}
 		first, _, _ := strings.Cut(body, "\n")
-		if p := strings.LastIndex(first, ": "); p > 0 && p <= MaxSenderBytes {
+		p := strings.LastIndex(first, ": ")
+		h.colon = int32(p)
+		if p > 0 && p <= MaxSenderBytes {
 			last[first[:p]]++
 		}
 	}
@@ -180,7 +182,7 @@ func parse(text string) (*Chat, error) {
 			m.Kind, m.Text = KindSystem, stripMarks(body)
 			continue
 		}
-		sender, rest, ok := splitSender(body, last)
+		sender, rest, ok := splitSender(body, int(heads[k].colon), last)
 		if !ok {
 			m.Kind, m.Text = KindSystem, stripMarks(body)
 			continue
@@ -341,13 +343,14 @@ func inferOrder(heads []header, sh shape) (DateOrder, OrderSource) {
 
 // ymd returns a header's year, month and day in the given order.
 func (h *header) ymd(o DateOrder) (y, m, d int) {
+	f0, f1, f2 := int(h.f[0]), int(h.f[1]), int(h.f[2])
 	switch o {
 	case DMY:
-		d, m, y = h.f[0], h.f[1], h.f[2]
+		d, m, y = f0, f1, f2
 	case MDY:
-		m, d, y = h.f[0], h.f[1], h.f[2]
+		m, d, y = f0, f1, f2
 	default:
-		y, m, d = h.f[0], h.f[1], h.f[2]
+		y, m, d = f0, f1, f2
 	}
 	if h.shape.long < 0 {
 		y += 2000
@@ -361,7 +364,7 @@ func (h *header) time(o DateOrder) (time.Time, bool) {
 	if !validDate(y, m, d) {
 		return time.Time{}, false
 	}
-	hour := h.hour
+	hour := int(h.hour)
 	if h.shape.period != periodNone {
 		if hour > 12 {
 			return time.Time{}, false
@@ -377,7 +380,7 @@ func (h *header) time(o DateOrder) (time.Time, bool) {
 	if h.min > 59 || h.sec > 59 {
 		return time.Time{}, false
 	}
-	return time.Date(y, time.Month(m), d, hour, h.min, h.sec, 0, time.UTC), true
+	return time.Date(y, time.Month(m), d, hour, int(h.min), int(h.sec), 0, time.UTC), true
 }
 
 // validDate reports whether y-m-d is a day of the Gregorian calendar
@@ -411,9 +414,10 @@ func daysIn(y, m int) int {
 // messages). This finds names that contain ": " ("Work: Alice: hi") as
 // soon as they wrote two messages, yet does not take "location" for part
 // of the name in "Ana: location: https://…".
-func splitSender(body string, last map[string]int32) (sender, rest string, ok bool) {
+//
+// lastP is the offset of the last ": " of the first line, or -1.
+func splitSender(body string, lastP int, last map[string]int32) (sender, rest string, ok bool) {
 	first, _, _ := strings.Cut(body, "\n")
-	lastP := strings.LastIndex(first, ": ")
 	w := first[:min(len(first), MaxSenderBytes+len(": "))]
 	fallback := -1
 	for i := 0; ; {
@@ -446,7 +450,11 @@ func splitSender(body string, last map[string]int32) (sender, rest string, ok bo
 // classify sets the kind, text and attachment of a message from its body
 // (the text after "Sender: ").
 func classify(m *Message, body string, ios bool) {
+	// Every edited marker ends in '>'.
 	for _, e := range editedSuffixes {
+		if !strings.HasSuffix(body, ">") {
+			break
+		}
 		if hasSuffixFold(body, e.text) {
 			body = strings.TrimRight(body[:len(body)-len(e.text)], " "+lrm+rlm)
 			m.Edited = true
@@ -454,11 +462,9 @@ func classify(m *Message, body string, ios bool) {
 		}
 	}
 	trimmed := strings.TrimSpace(stripMarks(body))
-	for _, d := range deletedBodies {
-		if strings.EqualFold(strings.TrimSuffix(trimmed, "."), d.text) {
-			m.Kind = KindDeleted
-			return
-		}
+	if equalFoldAny(strings.TrimSuffix(trimmed, "."), deletedBodies) {
+		m.Kind = KindDeleted
+		return
 	}
 	if ios {
 		classifyIOS(m, body, trimmed)
@@ -470,13 +476,14 @@ func classify(m *Message, body string, ios bool) {
 func classifyAndroid(m *Message, body string) {
 	first, rest, _ := strings.Cut(body, "\n")
 	first = strings.TrimSpace(stripMarks(first))
-	for _, o := range mediaOmittedLines {
-		if strings.EqualFold(first, o.text) {
-			m.Kind, m.Text = KindMediaOmitted, strings.TrimSpace(stripMarks(rest))
-			return
-		}
+	if strings.HasPrefix(first, "<") && equalFoldAny(first, mediaOmittedLines) {
+		m.Kind, m.Text = KindMediaOmitted, strings.TrimSpace(stripMarks(rest))
+		return
 	}
 	for _, a := range attachedSuffixes {
+		if !strings.HasSuffix(first, ")") {
+			break
+		}
 		if hasSuffixFold(first, a.text) {
 			if name := strings.TrimSpace(first[:len(first)-len(a.text)]); name != "" {
 				m.Kind, m.Attachment = KindAttachment, name
@@ -541,6 +548,18 @@ func isLocation(body string) bool {
 		}
 	}
 	return strings.Contains(s, mapsLink)
+}
+
+// equalFoldAny reports whether s equals one of the markers, ignoring case.
+// Lengths are compared first (within a factor of 3, the most that case
+// folding changes a UTF-8 length), which makes ordinary messages cheap.
+func equalFoldAny(s string, table []marker) bool {
+	for _, m := range table {
+		if len(s) <= 3*len(m.text) && len(m.text) <= 3*len(s) && strings.EqualFold(s, m.text) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasSuffixFold(s, suffix string) bool {

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
-	"time"
 )
 
 // sharedCorpus is the folder of sample exports shared by the project,
@@ -183,13 +182,4 @@ func TestSharedCorpusFormats(t *testing.T) {
 			}
 		})
 	}
-}
-
-// date is a shorthand for expected times.
-func date(s string) time.Time {
-	t, err := time.Parse("2006-01-02T15:04:05", s)
-	if err != nil {
-		panic(err)
-	}
-	return t
 }
