@@ -31,6 +31,11 @@ const (
 	// sendTimeout bounds one send from the screen; a message that does
 	// not make it stays queued in the outbox.
 	sendTimeout = 30 * time.Second
+	// approveTimeout bounds a device-link approval from the screen, as
+	// `sotto link approve` bounds it.
+	approveTimeout = commandTimeout
+	// wheelLines is how far one notch of the mouse wheel scrolls.
+	wheelLines = 3
 )
 
 // chat is the screen's model.
@@ -49,9 +54,12 @@ type chat struct {
 	scroll   int // lines scrolled up from the newest
 	status   string
 	problem  string
-	// safety is the safety-number screen of the open chat while it is
-	// shown (ctrl+s), else "".
-	safety  string
+	// overlay is a full screen shown instead of the chats (the safety
+	// number, the contact code) until a key is pressed, else "".
+	overlay string
+	// linking: the compose line takes the link a new device shows, and
+	// Enter approves it (ctrl+l).
+	linking bool
 	width   int
 	height  int
 	typedAt time.Time
@@ -69,12 +77,19 @@ type (
 		with client.AccountID
 		msgs []client.Message
 	}
-	safetyMsg struct{ screen string }
+	overlayMsg  struct{ screen string }
+	approvedMsg struct{ err error }
+)
+
+// Hints in the compose line.
+const (
+	composeHint = "write a message; Enter sends, Tab or ↑↓ choose a chat, PgUp/PgDn scroll, ctrl+s safety number, ctrl+o your code, ctrl+l link a device, Esc quits"
+	linkHint    = "paste the link `sotto link` shows on the new device; Enter approves, Esc cancels"
 )
 
 func newChat(ctx context.Context, cl *client.Client) chat {
 	in := textinput.New()
-	in.Placeholder = "write a message; Enter sends, Tab or ↑↓ choose a chat, ctrl+s safety number, Esc quits"
+	in.Placeholder = composeHint
 	st := in.Styles()
 	st.Cursor.Blink = false // a steady cursor: no redraw twice a second
 	in.SetStyles(st)
@@ -146,8 +161,24 @@ func (m chat) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case historyMsg:
 		m.msgs[msg.with] = msg.msgs
 		return m, m.markRead(msg.with)
-	case safetyMsg:
-		m.safety = msg.screen
+	case overlayMsg:
+		m.overlay = msg.screen
+		return m, nil
+	case approvedMsg:
+		m.problem = ""
+		if msg.err != nil {
+			m.problem = "the device was not linked: " + msg.err.Error()
+		} else {
+			m.status = "approved: the new device joins the account"
+		}
+		return m, nil
+	case tea.MouseWheelMsg:
+		switch msg.Button {
+		case tea.MouseWheelUp:
+			m.scroll = m.clampScroll(m.scroll + wheelLines)
+		case tea.MouseWheelDown:
+			m.scroll = m.clampScroll(m.scroll - wheelLines)
+		}
 		return m, nil
 	case sentMsg:
 		m.problem = ""
@@ -162,6 +193,10 @@ func (m chat) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.event(msg.e)
 	case tea.KeyPressMsg:
 		return m.key(msg)
+	case tea.PasteMsg: // a pasted message or link goes to the compose line
+		var cmd tea.Cmd
+		m.input, cmd = m.input.Update(msg)
+		return m, cmd
 	}
 	return m, nil
 }
@@ -208,12 +243,16 @@ func (m chat) event(e client.Event) (tea.Model, tea.Cmd) {
 }
 
 func (m chat) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
-	if m.safety != "" { // any key closes the safety-number screen
-		m.safety = ""
+	if m.overlay != "" { // any key closes a full-screen overlay
+		m.overlay = ""
 		if k.String() != "ctrl+c" {
 			return m, nil
 		}
 	}
+	if m.linking {
+		return m.linkKey(k)
+	}
+	page := max(1, m.bodyHeight()/2)
 	switch k.String() {
 	case "esc", "ctrl+c":
 		return m, tea.Quit
@@ -222,15 +261,28 @@ func (m chat) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 			return m, m.safetyScreen(ct.Account)
 		}
 		return m, nil
+	case "ctrl+o":
+		return m, m.codeScreen()
+	case "ctrl+l":
+		m.linking = true
+		m.input.Reset()
+		m.input.Placeholder = linkHint
+		return m, nil
 	case "tab", "down":
 		return m.selectContact(m.sel + 1)
 	case "shift+tab", "up":
 		return m.selectContact(m.sel - 1)
 	case "pgup":
-		m.scroll += max(1, m.height/2)
+		m.scroll = m.clampScroll(m.scroll + page)
 		return m, nil
 	case "pgdown":
-		m.scroll = max(0, m.scroll-max(1, m.height/2))
+		m.scroll = m.clampScroll(m.scroll - page)
+		return m, nil
+	case "home":
+		m.scroll = m.clampScroll(len(m.conversationLines()))
+		return m, nil
+	case "end":
+		m.scroll = 0
 		return m, nil
 	case "enter":
 		text := strings.TrimSpace(m.input.Value())
@@ -255,6 +307,50 @@ func (m chat) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	return m, cmd
 }
 
+// linkKey handles a key while the compose line takes a device link.
+func (m chat) linkKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
+	switch k.String() {
+	case "ctrl+c":
+		return m, tea.Quit
+	case "esc":
+		m.linking = false
+		m.input.Reset()
+		m.input.Placeholder = composeHint
+		return m, nil
+	case "enter":
+		link := strings.TrimSpace(m.input.Value())
+		if link == "" {
+			return m, nil
+		}
+		m.linking = false
+		m.input.Reset()
+		m.input.Placeholder = composeHint
+		m.status = "approving the new device…"
+		cl, ctx := m.cl, m.ctx
+		return m, func() tea.Msg {
+			ctx, cancel := context.WithTimeout(ctx, approveTimeout)
+			defer cancel()
+			return approvedMsg{cl.ApproveLink(ctx, link)}
+		}
+	}
+	var cmd tea.Cmd
+	m.input, cmd = m.input.Update(k)
+	return m, cmd
+}
+
+// codeScreen shows this account's contact link as a QR, for someone
+// next to you to add you (`sotto add` with the link, or a phone's camera).
+func (m chat) codeScreen() tea.Cmd {
+	cl, ctx := m.cl, m.ctx
+	return func() tea.Msg {
+		link, err := cl.ContactLink(ctx)
+		if err != nil {
+			return overlayMsg{fmt.Sprintf("no contact code: %v\n\n(any key returns)", err)}
+		}
+		return overlayMsg{fmt.Sprintf("your contact code: whoever scans it, or runs `sotto add` with the link, can write to you\n\n%s\n%s\n\n(any key returns)", qr(link), link)}
+	}
+}
+
 func (m chat) selectContact(i int) (tea.Model, tea.Cmd) {
 	if len(m.contacts) == 0 {
 		return m, nil
@@ -273,7 +369,7 @@ func (m chat) safetyScreen(with client.AccountID) tea.Cmd {
 	return func() tea.Msg {
 		number, code, err := cl.SafetyNumber(ctx, with)
 		if err != nil {
-			return safetyMsg{fmt.Sprintf("no safety number with %s yet: exchange a message first\n\n(any key returns)", name)}
+			return overlayMsg{fmt.Sprintf("no safety number with %s yet: exchange a message first\n\n(any key returns)", name)}
 		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "safety number with %s\n\n", name)
@@ -287,7 +383,7 @@ func (m chat) safetyScreen(with client.AccountID) tea.Cmd {
 		}
 		shown := base64.RawURLEncoding.EncodeToString(code)
 		fmt.Fprintf(&b, "\n%s\ncompare it with theirs, or: sotto verify <you> --code %s\n\n(any key returns)", qr(shown), shown)
-		return safetyMsg{b.String()}
+		return overlayMsg{b.String()}
 	}
 }
 
@@ -346,6 +442,7 @@ var (
 func (m chat) View() tea.View {
 	v := tea.NewView(m.render())
 	v.AltScreen = true
+	v.MouseMode = tea.MouseModeCellMotion // the wheel scrolls the conversation
 	v.WindowTitle = "sotto"
 	return v
 }
@@ -353,10 +450,10 @@ func (m chat) View() tea.View {
 // render draws the screen as plain lines (styles aside), so that tests
 // can read it.
 func (m chat) render() string {
-	if m.safety != "" {
-		return m.safety
+	if m.overlay != "" {
+		return m.overlay
 	}
-	bodyHeight := max(3, m.height-3)
+	bodyHeight := m.bodyHeight()
 	var left []string
 	left = append(left, "chats")
 	if len(m.contacts) == 0 {
@@ -375,20 +472,18 @@ func (m chat) render() string {
 	}
 	var right []string
 	if ct, ok := m.current(); ok {
-		right = append(right, m.nameOf(ct.Account))
-		var lines []string
-		for _, msg := range m.msgs[ct.Account] {
-			who := m.nameOf(ct.Account)
-			if msg.Outgoing {
-				who = "me"
-			}
-			lines = append(lines, fmt.Sprintf("%s %s: %s%s", msg.SentAt.Local().Format("15:04"), who, msg.Text, mark(msg)))
-		}
-		if t, ok := m.typing[ct.Account]; ok && time.Since(t) < typingShown {
-			lines = append(lines, dimStyle.Render(m.nameOf(ct.Account)+" is typing…"))
-		}
-		end := max(0, len(lines)-m.scroll)
+		lines := m.conversationLines()
+		scroll := m.clampScroll(m.scroll)
+		end := max(0, len(lines)-scroll)
 		start := max(0, end-(bodyHeight-1))
+		title := m.nameOf(ct.Account)
+		if start > 0 {
+			title += dimStyle.Render(fmt.Sprintf("  ↑ %d more lines", start))
+		}
+		if scroll > 0 {
+			title += dimStyle.Render(fmt.Sprintf("  ↓ %d newer (End)", scroll))
+		}
+		right = append(right, title)
 		right = append(right, lines[start:end]...)
 	}
 	var b strings.Builder
@@ -410,6 +505,39 @@ func (m chat) render() string {
 	b.WriteString(strings.Repeat("─", max(10, m.width)) + "\n")
 	b.WriteString(m.input.View())
 	return b.String()
+}
+
+// bodyHeight is how many lines the chats and the conversation get.
+func (m chat) bodyHeight() int { return max(3, m.height-3) }
+
+// conversationLines is the open conversation as screen lines, each
+// message wrapped to the width of its pane.
+func (m chat) conversationLines() []string {
+	ct, ok := m.current()
+	if !ok {
+		return nil
+	}
+	width := max(10, m.width-listWidth-2)
+	var lines []string
+	for _, msg := range m.msgs[ct.Account] {
+		who := m.nameOf(ct.Account)
+		if msg.Outgoing {
+			who = "me"
+		}
+		text := fmt.Sprintf("%s %s: %s%s", msg.SentAt.Local().Format("15:04"), who, msg.Text, mark(msg))
+		lines = append(lines, strings.Split(lipgloss.Wrap(text, width, " "), "\n")...)
+	}
+	if t, ok := m.typing[ct.Account]; ok && time.Since(t) < typingShown {
+		lines = append(lines, dimStyle.Render(m.nameOf(ct.Account)+" is typing…"))
+	}
+	return lines
+}
+
+// clampScroll bounds a scroll position: from the newest line (0) up to
+// where the oldest line is at the top.
+func (m chat) clampScroll(scroll int) int {
+	most := max(0, len(m.conversationLines())-(m.bodyHeight()-1))
+	return min(max(0, scroll), most)
 }
 
 // mark shows how far an outgoing message got.

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 
 	"github.com/sotto-chat/sotto/client"
 	"github.com/sotto-chat/sotto/internal/testserver"
@@ -187,5 +189,134 @@ func TestChatScreen(t *testing.T) {
 	m = drive(t, m, eventMsg{nextEvent[client.MessageEvent](t, alice)})
 	if s := screen(m); !strings.Contains(s, "Dave Bowman") {
 		t.Fatalf("a stranger's chat:\n%s", s)
+	}
+}
+
+// TestChatScreenScrolls: long messages wrap to the pane, PgUp/PgDn, Home
+// and End and the mouse wheel scroll within the conversation, and the
+// title says what lies above and below.
+func TestChatScreenScrolls(t *testing.T) {
+	url := testserver.Start(t)
+	ctx := context.Background()
+	alice, bob := running(t, url), running(t, url)
+	if err := bob.SetUsername(ctx, "bob_s"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.AddContact(ctx, "bob_s"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 30
+	for i := range n {
+		if _, err := alice.SendText(ctx, bob.Account(), fmt.Sprintf("message %02d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := strings.Repeat("word ", 40) + "END"
+	if _, err := alice.SendText(ctx, bob.Account(), long); err != nil {
+		t.Fatal(err)
+	}
+	m := newChat(ctx, alice)
+	m.events = nil
+	m = drive(t, m, tea.WindowSizeMsg{Width: 80, Height: 16})
+	m = drive(t, m, m.loadContacts()())
+
+	s := screen(m)
+	if !strings.Contains(s, "END") || strings.Contains(s, "message 00") || !strings.Contains(s, "more lines") {
+		t.Fatalf("the newest lines, wrapped, with what is above:\n%s", s)
+	}
+	for _, line := range strings.Split(s, "\n") {
+		if w := lipgloss.Width(line); w > 80 {
+			t.Fatalf("a line of %d columns on an 80-column screen: %q", w, line)
+		}
+	}
+
+	m = drive(t, m, tea.KeyPressMsg{Code: tea.KeyHome})
+	if s := screen(m); !strings.Contains(s, "message 00") || strings.Contains(s, "END") || !strings.Contains(s, "newer (End)") {
+		t.Fatalf("after Home:\n%s", s)
+	}
+	// Scrolling up past the oldest line stays at the oldest line: one
+	// PgDn then moves.
+	for range 5 {
+		m = drive(t, m, tea.KeyPressMsg{Code: tea.KeyPgUp})
+	}
+	m = drive(t, m, tea.KeyPressMsg{Code: tea.KeyPgDown})
+	if s := screen(m); strings.Contains(s, "message 00") {
+		t.Fatalf("PgDn after scrolling past the top did not move:\n%s", s)
+	}
+	m = drive(t, m, tea.KeyPressMsg{Code: tea.KeyEnd})
+	m = drive(t, m, tea.MouseWheelMsg{Button: tea.MouseWheelUp})
+	if s := screen(m); strings.Contains(s, "END") {
+		t.Fatalf("the wheel did not scroll up:\n%s", s)
+	}
+	m = drive(t, m, tea.MouseWheelMsg{Button: tea.MouseWheelDown})
+	if s := screen(m); !strings.Contains(s, "END") {
+		t.Fatalf("the wheel did not scroll back:\n%s", s)
+	}
+}
+
+// TestChatScreenCodeAndLink: ctrl+o shows the account's contact link as
+// a QR that another account can add; ctrl+l approves a new device from
+// the link it shows, and the new device then belongs to the account.
+func TestChatScreenCodeAndLink(t *testing.T) {
+	url := testserver.Start(t)
+	ctx := context.Background()
+	alice, bob := running(t, url), running(t, url)
+	m := newChat(ctx, alice)
+	m.events = nil
+	m = drive(t, m, tea.WindowSizeMsg{Width: 100, Height: 40})
+	m = drive(t, m, m.loadContacts()())
+
+	m = drive(t, m, tea.KeyPressMsg{Code: 'o', Mod: tea.ModCtrl})
+	s := screen(m)
+	link := regexp.MustCompile(`sotto://contact\?\S+`).FindString(s)
+	if link == "" || !strings.Contains(s, "█") {
+		t.Fatalf("contact code screen:\n%s", s)
+	}
+	if ct, err := bob.AddContactLink(ctx, link); err != nil || ct.Account != alice.Account() {
+		t.Fatalf("adding the shown link: %v, %v", ct.Account, err)
+	}
+	m = drive(t, m, tea.KeyPressMsg{Code: 'x', Text: "x"})
+
+	// A new device asks to join; its link is pasted into the screen.
+	req, err := client.NewLinkRequest(ctx, client.Options{Server: url, Store: client.NewMemoryStore()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer req.Close()
+	joined := make(chan *client.Client, 1)
+	go func() {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		c, err := req.Wait(wctx)
+		if err != nil {
+			t.Error(err)
+		}
+		joined <- c
+	}()
+	m = drive(t, m, tea.KeyPressMsg{Code: 'l', Mod: tea.ModCtrl})
+	if s := screen(m); !strings.Contains(s, "sotto link") {
+		t.Fatalf("ctrl+l does not ask for the link:\n%s", s)
+	}
+	m = drive(t, m, tea.PasteMsg{Content: req.URI()})
+	m = drive(t, m, tea.KeyPressMsg{Code: tea.KeyEnter})
+	if s := screen(m); !strings.Contains(s, "approved") {
+		t.Fatalf("after approving:\n%s", s)
+	}
+	laptop := <-joined
+	if laptop == nil {
+		t.FailNow()
+	}
+	defer laptop.Close()
+	if laptop.Account() != alice.Account() || laptop.Device() == alice.Device() {
+		t.Fatalf("the new device is %v/%d, the account %v/%d", laptop.Account(), laptop.Device(), alice.Account(), alice.Device())
+	}
+
+	// A link that is not one is refused with a sentence, and the screen
+	// goes on.
+	m = drive(t, m, tea.KeyPressMsg{Code: 'l', Mod: tea.ModCtrl})
+	m = typeText(t, m, "not a link")
+	m = drive(t, m, tea.KeyPressMsg{Code: tea.KeyEnter})
+	if s := screen(m); !strings.Contains(s, "not linked") {
+		t.Fatalf("a bad link:\n%s", s)
 	}
 }
