@@ -463,6 +463,21 @@ func TestBodies(t *testing.T) {
 			},
 		},
 		{
+			name: "notices that quote text with ': '",
+			in: lines(
+				"6/3/22, 12:40 PM - Dana Whitfield: hi",
+				"6/3/22, 12:41 PM - Dana Whitfield changed the subject from \"Hikes: June\" to \"Hikes: July\"",
+				"6/3/22, 12:42 PM - Dana Whitfield hat den Betreff von „Touren: Juni“ zu „Touren: Juli“ geändert",
+				"6/3/22, 12:43 PM - Luis \"Lucho\" Ortega: quotes in a name are fine",
+			),
+			want: []m{
+				{"2022-06-03T12:40:00", "Dana Whitfield", KindText, "hi", "", false},
+				{"2022-06-03T12:41:00", "", KindSystem, "Dana Whitfield changed the subject from \"Hikes: June\" to \"Hikes: July\"", "", false},
+				{"2022-06-03T12:42:00", "", KindSystem, "Dana Whitfield hat den Betreff von „Touren: Juni“ zu „Touren: Juli“ geändert", "", false},
+				{"2022-06-03T12:43:00", "Luis \"Lucho\" Ortega", KindText, "quotes in a name are fine", "", false},
+			},
+		},
+		{
 			name: "phone numbers wrapped in directional marks, timestamps not monotonic",
 			in: lines(
 				"6/2/22, 7:18 PM - Messages and calls are end-to-end encrypted.",

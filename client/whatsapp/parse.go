@@ -112,9 +112,12 @@ func parse(text string) (*Chat, error) {
 			}
 		}
 		off = next
+		if len(heads) == 0 && lineNo >= MaxPreambleLines {
+			break // not an export; no need to read on
+		}
 	}
 	if len(heads) == 0 {
-		return nil, &ParseError{Detail: fmt.Sprintf("no line looks like a message header (checked %d lines)", lineNo), Err: ErrNoHeader}
+		return nil, &ParseError{Detail: fmt.Sprintf("none in the first %d lines", lineNo), Err: ErrNoHeader}
 	}
 
 	// The file's layout is the most common shape; lines of other shapes
@@ -182,8 +185,8 @@ func parse(text string) (*Chat, error) {
 			m.Kind, m.Text = KindSystem, stripMarks(body)
 			continue
 		}
-		sender, rest, ok := splitSender(body, int(heads[k].colon), last)
-		if !ok {
+		sender, rest, known := splitSender(body, int(heads[k].colon), last)
+		if sender == "" || !known && opensQuote(sender) {
 			m.Kind, m.Text = KindSystem, stripMarks(body)
 			continue
 		}
@@ -407,7 +410,8 @@ func daysIn(y, m int) int {
 
 // splitSender splits "Name: text" into the name and the text. The name
 // ends at a ": " on the first line, within MaxSenderBytes; when there are
-// several, the first that is known as a name wins, else the first.
+// several, the first that is known as a name wins (known is true), else
+// the first. sender is "" if there is no ": ".
 //
 // A prefix is known as a name when it stands, in some other message,
 // before the last ": " of that message's first line (last counts those
@@ -416,7 +420,7 @@ func daysIn(y, m int) int {
 // of the name in "Ana: location: https://…".
 //
 // lastP is the offset of the last ": " of the first line, or -1.
-func splitSender(body string, lastP int, last map[string]int32) (sender, rest string, ok bool) {
+func splitSender(body string, lastP int, last map[string]int32) (sender, rest string, known bool) {
 	first, _, _ := strings.Cut(body, "\n")
 	w := first[:min(len(first), MaxSenderBytes+len(": "))]
 	fallback := -1
@@ -444,7 +448,28 @@ func splitSender(body string, lastP int, last map[string]int32) (sender, rest st
 	if fallback < 0 {
 		return "", "", false
 	}
-	return body[:fallback], body[fallback+2:], true
+	return body[:fallback], body[fallback+2:], false
+}
+
+// opensQuote reports whether s opens a quotation that it does not close.
+// A notice that quotes text with ": " in it (X changed the subject from
+// "Plans: May" to …) would otherwise pass for a message from
+// `X changed the subject from "Plans`; names do not open quotes.
+func opensQuote(s string) bool {
+	if strings.Count(s, `"`)%2 == 1 {
+		return true
+	}
+	for _, q := range [...]struct{ open, close string }{
+		{"“", "”"}, // English, Dutch, …
+		{"„", "“"}, // German, Czech, …
+		{"«", "»"}, // French, Spanish, Russian, …
+		{"「", "」"}, // Japanese, Chinese
+	} {
+		if strings.Count(s, q.open) > strings.Count(s, q.close) {
+			return true
+		}
+	}
+	return false
 }
 
 // classify sets the kind, text and attachment of a message from its body

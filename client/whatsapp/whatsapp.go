@@ -3,6 +3,7 @@ package whatsapp
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 )
@@ -121,8 +122,11 @@ type Chat struct {
 	ChatFile string
 	// Files are the members of a zip other than the chat file, by name
 	// (the names that Message.Attachment uses); nil for Parse. They are
-	// valid while the io.ReaderAt given to ParseZip is.
+	// valid while the io.ReaderAt given to ParseZip is, or until Close
+	// for ParseFile.
 	Files map[string]*File
+
+	closer io.Closer // the file ParseFile opened
 }
 
 // Platform is the WhatsApp app that wrote an export.
@@ -237,6 +241,7 @@ type ParseError struct {
 	Err    error
 }
 
+// Error returns the sentinel's text, the line and the detail.
 func (e *ParseError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Err.Error())

@@ -261,3 +261,39 @@ func TestSharedZipsStream(t *testing.T) {
 		f.Close()
 	}
 }
+
+// TestParseFile reads the shared exports from disk, zip and text alike.
+func TestParseFile(t *testing.T) {
+	for _, name := range []string{"ios_en_US_media.zip", "android_de_DE.txt"} {
+		chat, err := ParseFile(filepath.Join(sharedCorpus, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(chat.Messages) == 0 || (strings.HasSuffix(name, ".zip") != (chat.Files != nil)) {
+			t.Errorf("%s: %d messages, files %v", name, len(chat.Messages), chat.Files)
+		}
+		for _, f := range chat.Files {
+			rc, err := f.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc.Close()
+		}
+		if err := chat.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := chat.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := ParseFile(filepath.Join(t.TempDir(), "missing.txt")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+	empty := filepath.Join(t.TempDir(), "empty.txt")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseFile(empty); !errors.Is(err, ErrEmpty) {
+		t.Errorf("empty file: %v", err)
+	}
+}
