@@ -186,13 +186,14 @@ func parse(text string) (*Chat, error) {
 			continue
 		}
 		sender, rest, known := splitSender(body, int(heads[k].colon), last)
+		sender = stripMarks(sender)
 		if sender == "" || !known && opensQuote(sender) {
 			m.Kind, m.Text = KindSystem, stripMarks(body)
 			continue
 		}
 		classify(m, rest, ios)
 		if m.Kind != KindSystem {
-			m.Sender = stripMarks(sender)
+			m.Sender = sender
 		}
 	}
 	return chat, nil
@@ -536,15 +537,19 @@ func classifyIOS(m *Message, body, trimmed string) {
 		if j <= 0 || strings.Contains(body[nameOff:nameOff+j], "\n") {
 			continue
 		}
-		m.Kind, m.Attachment = KindAttachment, body[nameOff:nameOff+j]
+		name := stripMarks(body[nameOff : nameOff+j])
+		if name == "" {
+			continue
+		}
+		m.Kind, m.Attachment = KindAttachment, name
 		m.Text = strings.TrimSpace(stripMarks(body[:i] + body[nameOff+j+1:]))
 		return
 	}
 	// "\u200eimage omitted", maybe after a document's title.
 	for _, o := range mediaOmittedSuffixes {
-		if hasSuffixFold(body, lrm+o.text) {
+		if hasSuffixFold(body, o.text) && strings.HasSuffix(body[:len(body)-len(o.text)], lrm) {
 			m.Kind = KindMediaOmitted
-			m.Text = strings.TrimSpace(stripMarks(body[:len(body)-len(lrm)-len(o.text)]))
+			m.Text = strings.TrimSpace(stripMarks(body[:len(body)-len(o.text)-len(lrm)]))
 			return
 		}
 		if strings.EqualFold(trimmed, o.text) || strings.EqualFold(trimmed, "<"+o.text+">") {
