@@ -463,6 +463,13 @@ func TestBodies(t *testing.T) {
 			},
 		},
 		{
+			name: "blank lines before the first header",
+			in:   "\n  \r\n" + lines("27/03/2024, 19:40 - A: x"),
+			want: []m{
+				{"2024-03-27T19:40:00", "A", KindText, "x", "", false},
+			},
+		},
+		{
 			name: "notices that quote text with ': '",
 			in: lines(
 				"6/3/22, 12:40 PM - Dana Whitfield: hi",
@@ -530,5 +537,21 @@ func TestDayPeriodsOrder(t *testing.T) {
 			t.Errorf("day period %q twice", p.text)
 		}
 		seen[k] = true
+	}
+}
+
+// TestLines checks the header line numbers, which the expected files do
+// not carry.
+func TestLines(t *testing.T) {
+	in := "\ufeff\n\r\n27/03/2024, 19:40 - A: one\r\ntwo\r\n\r\n27/03/2024, 19:41 - B: three\r\n"
+	chat, err := Parse(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chat.Messages) != 2 || chat.Messages[0].Line != 3 || chat.Messages[1].Line != 6 {
+		t.Fatalf("messages %+v, want lines 3 and 6", chat.Messages)
+	}
+	if got := chat.Messages[0].Text; got != "one\ntwo\n" {
+		t.Errorf("text %q, want the blank line kept", got)
 	}
 }
