@@ -4,9 +4,10 @@
 // An export is a text file (Android: "WhatsApp Chat with NAME.txt", its
 // name localized; iOS: "_chat.txt"), alone or in a zip together with the
 // media the chat refers to. Parse reads the text file; ParseZip finds it in
-// the zip and exposes the media for streaming reads. Nothing is written to
-// disk and nothing here uses the operating system, so the package builds
-// for GOOS=js.
+// the zip and exposes the media for streaming reads; ParseFile does
+// either for a file on disk. Nothing is extracted or written to disk, and
+// only ParseFile uses the operating system (os.Open, which GOOS=js has
+// too), so the package builds for the browser.
 //
 // # The format
 //
@@ -51,7 +52,8 @@
 //
 // # Security
 //
-// Exports come from other people's phones and are untrusted input. Every
+// An export is untrusted input: it holds what others wrote, and a zip can
+// come from anyone. Every
 // size is bounded by a named constant (see the Max constants): the chat
 // file is read into memory only up to MaxChatSize, zip members are checked
 // against their declared sizes and are also cut off while reading, because
@@ -61,8 +63,9 @@
 //
 // # Compatibility
 //
-// The layouts and markers come from real exports of WhatsApp for Android
-// and iOS (2019–2024 versions) in the languages listed in markers.go. A
+// The layouts and markers are those of real exports of WhatsApp for
+// Android and iOS, as seen in exports and in bug reports against
+// open-source export readers, in the languages listed in markers.go. A
 // marker that is missing from the tables only makes a message come out as
 // plain text, never fails the parse; adding a language means adding lines
 // to those tables.
