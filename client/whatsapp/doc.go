@@ -53,11 +53,10 @@
 // # Security
 //
 // An export is untrusted input: it holds what others wrote, and a zip can
-// come from anyone. Every
-// size is bounded by a named constant (see the Max constants): the chat
-// file is read into memory only up to MaxChatSize, zip members are checked
-// against their declared sizes and are also cut off while reading, because
-// declared sizes can lie. Zip members whose names could escape a directory
+// come from anyone. Every size is bounded by a named constant (see the Max
+// constants): the chat file is read into memory only up to MaxChatSize,
+// zip members are checked against their declared sizes and are also cut
+// off while reading, because declared sizes can lie. Zip members whose names could escape a directory
 // (.., absolute paths, backslashes, drive letters) make the whole archive
 // invalid. Errors name line numbers and never quote message text.
 //
