@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"math/bits"
 	"net"
 	"runtime"
 	"sync"
@@ -59,9 +60,15 @@ type conn struct {
 
 	parser ws.Parser // used only by the poller's callback
 
-	reqMu    sync.Mutex // guards the request queue
-	running  int        // requests being handled
-	queue    []*wirepb.Request
+	reqMu   sync.Mutex // guards the request queue
+	running int        // requests being handled
+	slots   uint32     // the started slots in use, a bit each
+	queue   []*wirepb.Request
+	// started holds, for each serving goroutine (by slot), when its
+	// current request started (Relay.requestClock), or 0. The ping loop
+	// reads it to find stuck requests: one context per request, with a
+	// timer, cost 5% of the CPU at saturation.
+	started  [MaxInFlightPerConn]atomic.Int64
 	paused   bool           // reading stopped until the queue drains
 	handlers sync.WaitGroup // running requests
 
@@ -188,9 +195,11 @@ func (c *conn) dispatch(req *wirepb.Request) {
 	c.reqMu.Lock()
 	if c.running < MaxInFlightPerConn {
 		c.running++
+		slot := bits.TrailingZeros32(^c.slots)
+		c.slots |= 1 << slot
 		c.handlers.Add(1)
 		c.reqMu.Unlock()
-		c.r.workers.Go(func() { c.serve(req) })
+		c.r.workers.Go(func() { c.serve(req, slot) })
 		return
 	}
 	c.queue = append(c.queue, req)
@@ -201,18 +210,21 @@ func (c *conn) dispatch(req *wirepb.Request) {
 	c.reqMu.Unlock()
 }
 
-// serve handles requests until the queue is empty.
-func (c *conn) serve(req *wirepb.Request) {
+// serve handles requests until the queue is empty, in its slot of
+// c.started. A request runs under the connection's context; the ping loop
+// closes a connection whose request outruns the handler timeout.
+func (c *conn) serve(req *wirepb.Request, slot int) {
 	defer c.handlers.Done()
 	for {
 		c.r.m.requests.Inc()
-		ctx, cancel := context.WithTimeout(c.ctx, handlerTimeout)
-		resp := c.handle(ctx, req)
-		cancel()
+		c.started[slot].Store(c.r.requestClock())
+		resp := c.handle(c.ctx, req)
+		c.started[slot].Store(0)
 		c.write(resp)
 		c.reqMu.Lock()
 		if len(c.queue) == 0 || c.ctx.Err() != nil {
 			c.running--
+			c.slots &^= 1 << slot
 			c.reqMu.Unlock()
 			return
 		}
@@ -228,6 +240,17 @@ func (c *conn) serve(req *wirepb.Request) {
 		}
 		c.reqMu.Unlock()
 	}
+}
+
+// stuck reports whether a request of the connection started before
+// oldest (Relay.requestClock) and still runs.
+func (c *conn) stuck(oldest int64) bool {
+	for i := range c.started {
+		if s := c.started[i].Load(); s != 0 && s < oldest {
+			return true
+		}
+	}
+	return false
 }
 
 // refuse answers a frame that did not decode. A frame whose request id

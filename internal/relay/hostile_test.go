@@ -2,14 +2,17 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sotto-chat/sotto/internal/store"
 	"github.com/sotto-chat/sotto/internal/wire"
 	"github.com/sotto-chat/sotto/internal/wire/wirepb"
+	"github.com/sotto-chat/sotto/internal/ws"
 )
 
 // TestTenThousandMalformedFrames sends 10,000 malformed frames of several
@@ -70,5 +73,55 @@ func TestTenThousandMalformedFrames(t *testing.T) {
 	case <-big.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("oversize frame did not close the connection")
+	}
+}
+
+// stallingStore is a store whose Ack waits until its context ends, as a
+// stuck database would.
+type stallingStore struct {
+	store.Store
+	canceled chan error
+}
+
+func (s *stallingStore) Ack(ctx context.Context, a store.AccountID, d store.DeviceID, ids []store.EnvelopeID) error {
+	<-ctx.Done()
+	s.canceled <- ctx.Err()
+	return ctx.Err()
+}
+
+// TestStuckRequestClosesConnection: a request that outruns the handler
+// timeout gets its connection closed with 1011, and its context ends, so
+// a stuck store holds nothing for long; other connections go on.
+func TestStuckRequestClosesConnection(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	var stall *stallingStore
+	e := newEnv(t, func(c *Config) {
+		stall = &stallingStore{Store: c.Store, canceled: make(chan error, 1)}
+		c.Store = stall
+		c.HandlerTimeout = timeout
+	})
+	d := e.register("stuck")
+	c := d.connect()
+	start := time.Now()
+	_, err := c.Do(context.Background(), &wirepb.Ack{Ids: []uint64{1}})
+	took := time.Since(start)
+	if code := ws.CloseStatus(err); code != ws.StatusInternalError {
+		t.Fatalf("a stuck request ended with %v (close code %v), want a 1011 close", err, code)
+	}
+	if took < timeout || took > timeout+2*time.Second {
+		t.Fatalf("the connection closed after %v, want about %v", took, timeout)
+	}
+	select {
+	case err := <-stall.canceled:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the stuck request's context ended with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stuck request's context never ended")
+	}
+	// The relay goes on serving.
+	other := e.dial()
+	if ch := do(t, other, &wirepb.GetChallenge{}).GetChallenge(); len(ch.GetNonce()) == 0 {
+		t.Fatal("no challenge after a stuck request")
 	}
 }

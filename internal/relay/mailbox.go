@@ -230,9 +230,9 @@ func pushBatches(envs []*store.Envelope) func(yield func([]*store.Envelope) bool
 // could not take them directly).
 func (r *Relay) deliver(envs []*store.Envelope) {
 	// Group by device, in id order: one Send names a device once, but a
-	// store may interleave mailboxes.
-	sorted := slices.Clone(envs)
-	slices.SortFunc(sorted, func(a, b *store.Envelope) int {
+	// store may interleave mailboxes. Most sends come in order already
+	// (one device, or one envelope each), and are not copied.
+	byEnvelope := func(a, b *store.Envelope) int {
 		if c := slices.Compare(a.Account[:], b.Account[:]); c != 0 {
 			return c
 		}
@@ -240,15 +240,22 @@ func (r *Relay) deliver(envs []*store.Envelope) {
 			return c
 		}
 		return cmp.Compare(a.ID, b.ID)
-	})
-	signals := make([]bus.Signal, 0, len(sorted))
+	}
+	sorted := envs
+	if !slices.IsSortedFunc(envs, byEnvelope) {
+		sorted = slices.Clone(envs)
+		slices.SortFunc(sorted, byEnvelope)
+	}
+	var signalBuf [4]bus.Signal
+	var connBuf [4]*conn
+	signals := signalBuf[:0]
 	for start := 0; start < len(sorted); {
 		end := start + 1
 		d := bus.Device{Account: sorted[start].Account, Device: sorted[start].Device}
 		for end < len(sorted) && sorted[end].Account == d.Account && sorted[end].Device == d.Device {
 			end++
 		}
-		for _, c := range r.connsOf(d) {
+		for _, c := range r.appendConnsOf(connBuf[:0], d) {
 			if mb := c.currentMailbox(); mb != nil {
 				mb.offer(sorted[start:end])
 			}

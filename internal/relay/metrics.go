@@ -14,6 +14,7 @@ type relayMetrics struct {
 	acked         *metrics.Counter
 	registrations *metrics.Counter
 	rateLimited   *metrics.Counter
+	stuckRequests *metrics.Counter
 	sendSeconds   *metrics.Histogram
 }
 
@@ -29,6 +30,7 @@ func newRelayMetrics(r *metrics.Registry) relayMetrics {
 		acked:         r.Counter("sotto_envelopes_acked_total", "Envelope acknowledgements received."),
 		registrations: r.Counter("sotto_registrations_total", "Accounts registered."),
 		rateLimited:   r.Counter("sotto_rate_limited_total", "Requests refused by a rate limit."),
+		stuckRequests: r.Counter("sotto_requests_timed_out_total", "Connections closed because a request outran the handler timeout."),
 		sendSeconds: r.Histogram("sotto_send_seconds", "Time to store a send durably.",
 			[]float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5}),
 	}

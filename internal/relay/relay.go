@@ -80,7 +80,10 @@ const (
 	// writeTimeout bounds one frame write: a peer that stops reading is
 	// dropped rather than holding the server's buffers.
 	writeTimeout = 10 * time.Second
-	// handlerTimeout bounds one request's work.
+	// handlerTimeout bounds one request's work: a request still running
+	// after it means the storage is stuck, and its connection is closed
+	// (the client reconnects and tries again). The ping loop checks, so a
+	// request may run up to one tick longer.
 	handlerTimeout = 30 * time.Second
 )
 
@@ -133,11 +136,14 @@ type Config struct {
 	// NoPoller reads each connection on a goroutine of its own instead of
 	// from the poller (for comparison; see BENCHMARKS.md).
 	NoPoller bool
+	// HandlerTimeout overrides handlerTimeout (for tests).
+	HandlerTimeout time.Duration
 }
 
 // Relay serves the WebSocket API. Mount it with http.Handle.
 type Relay struct {
 	cfg     Config
+	epoch   time.Time       // the relay's start, for requests' start times
 	poller  *netpoll.Poller // nil: a reader goroutine per connection
 	log     *slog.Logger
 	now     func() time.Time
@@ -172,9 +178,13 @@ func New(cfg Config) *Relay {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New()
 	}
+	if cfg.HandlerTimeout == 0 {
+		cfg.HandlerTimeout = handlerTimeout
+	}
 	rl := cfg.RateLimits
 	r := &Relay{
-		cfg: cfg, log: cfg.Logger, now: cfg.Now,
+		epoch: time.Now(),
+		cfg:   cfg, log: cfg.Logger, now: cfg.Now,
 		conns:         map[*conn]struct{}{},
 		stopPing:      make(chan struct{}),
 		devices:       map[bus.Device]map[*conn]struct{}{},
@@ -273,6 +283,10 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// requestClock is the time requests' start times are kept in: nanoseconds
+// since the relay started, on the monotonic clock (never 0 for a request).
+func (r *Relay) requestClock() int64 { return int64(time.Since(r.epoch)) + 1 }
+
 // pingTick is how often the ping loop looks for connections due a ping; a
 // ping is late by at most this much.
 const pingTick = time.Second
@@ -285,9 +299,9 @@ const workerTrimTicks = 10
 // for the whole relay rather than one per connection, and drops a
 // connection whose pong is later than PingTimeout.
 func (r *Relay) pingLoop() {
-	t := time.NewTicker(min(pingTick, r.cfg.PingInterval, r.cfg.PingTimeout))
+	t := time.NewTicker(min(pingTick, r.cfg.PingInterval, r.cfg.PingTimeout, r.cfg.HandlerTimeout))
 	defer t.Stop()
-	var due, dead []*conn
+	var due, dead, stuck []*conn
 	ticks := 0
 	for {
 		select {
@@ -299,11 +313,14 @@ func (r *Relay) pingLoop() {
 			r.workers.trim()
 		}
 		now := r.now()
-		due, dead = due[:0], dead[:0]
+		oldest := r.requestClock() - int64(r.cfg.HandlerTimeout) // requests that started before it are stuck
+		due, dead, stuck = due[:0], dead[:0], stuck[:0]
 		r.mu.Lock()
 		for c := range r.conns {
 			sent := c.pingSent.Load()
 			switch {
+			case c.stuck(oldest):
+				stuck = append(stuck, c)
 			case sent != 0 && now.UnixNano()-sent > int64(r.cfg.PingTimeout):
 				dead = append(dead, c)
 			case sent == 0 && c.nextPing.Load() <= now.UnixNano():
@@ -311,6 +328,14 @@ func (r *Relay) pingLoop() {
 			}
 		}
 		r.mu.Unlock()
+		for _, c := range stuck {
+			// The connection ends once the close frame is out, which
+			// cancels its requests' context.
+			if c.closeWith(ws.StatusInternalError, "request timed out", true) {
+				r.m.stuckRequests.Inc()
+				r.log.Warn("a request ran longer than the handler timeout; its connection is closed", "timeout", r.cfg.HandlerTimeout)
+			}
+		}
 		for _, c := range dead {
 			// The peer does not answer, so it will not answer a close
 			// handshake either: drop the connection at once.
@@ -344,9 +369,14 @@ func (r *Relay) removeDevice(d bus.Device, c *conn) {
 }
 
 func (r *Relay) connsOf(d bus.Device) []*conn {
+	return r.appendConnsOf(nil, d)
+}
+
+// appendConnsOf appends the device's connections to out: with a buffer on
+// the caller's stack, the common case (one connection) allocates nothing.
+func (r *Relay) appendConnsOf(out []*conn, d bus.Device) []*conn {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]*conn, 0, len(r.devices[d]))
 	for c := range r.devices[d] {
 		out = append(out, c)
 	}
