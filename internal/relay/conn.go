@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"math/bits"
 	"net"
 	"runtime"
 	"sync"
@@ -62,15 +61,19 @@ type conn struct {
 
 	reqMu   sync.Mutex // guards the request queue
 	running int        // requests being handled
-	slots   uint32     // the started slots in use, a bit each
 	queue   []*wirepb.Request
-	// started holds, for each serving goroutine (by slot), when its
-	// current request started (Relay.requestClock), or 0. The ping loop
-	// reads it to find stuck requests: one context per request, with a
-	// timer, cost 5% of the CPU at saturation.
-	started  [MaxInFlightPerConn]atomic.Int64
-	paused   bool           // reading stopped until the queue drains
-	handlers sync.WaitGroup // running requests
+	// inFlight and completed count the requests running and the requests
+	// done (wrapping), for the ping loop's watchdog: a connection with
+	// requests running and none completed for the handler timeout is
+	// stuck. (A context with a timer for each request cost 5% of the CPU
+	// at saturation.) watchCompleted and watchSince are the watchdog's,
+	// read and written by the ping loop alone.
+	inFlight       atomic.Int32
+	completed      atomic.Uint32
+	watchCompleted uint32
+	watchSince     int64
+	paused         bool           // reading stopped until the queue drains
+	handlers       sync.WaitGroup // running requests
 
 	nextPing atomic.Int64 // unix nanoseconds of the next ping
 	pingSent atomic.Int64 // unix nanoseconds of the unanswered ping, or 0
@@ -195,11 +198,9 @@ func (c *conn) dispatch(req *wirepb.Request) {
 	c.reqMu.Lock()
 	if c.running < MaxInFlightPerConn {
 		c.running++
-		slot := bits.TrailingZeros32(^c.slots)
-		c.slots |= 1 << slot
 		c.handlers.Add(1)
 		c.reqMu.Unlock()
-		c.r.workers.Go(func() { c.serve(req, slot) })
+		c.r.workers.Go(func() { c.serve(req) })
 		return
 	}
 	c.queue = append(c.queue, req)
@@ -210,21 +211,21 @@ func (c *conn) dispatch(req *wirepb.Request) {
 	c.reqMu.Unlock()
 }
 
-// serve handles requests until the queue is empty, in its slot of
-// c.started. A request runs under the connection's context; the ping loop
-// closes a connection whose request outruns the handler timeout.
-func (c *conn) serve(req *wirepb.Request, slot int) {
+// serve handles requests until the queue is empty. A request runs under
+// the connection's context; the ping loop closes a connection whose
+// requests stop finishing for the handler timeout.
+func (c *conn) serve(req *wirepb.Request) {
 	defer c.handlers.Done()
 	for {
 		c.r.m.requests.Inc()
-		c.started[slot].Store(c.r.requestClock())
+		c.inFlight.Add(1)
 		resp := c.handle(c.ctx, req)
-		c.started[slot].Store(0)
+		c.completed.Add(1)
+		c.inFlight.Add(-1)
 		c.write(resp)
 		c.reqMu.Lock()
 		if len(c.queue) == 0 || c.ctx.Err() != nil {
 			c.running--
-			c.slots &^= 1 << slot
 			c.reqMu.Unlock()
 			return
 		}
@@ -242,15 +243,19 @@ func (c *conn) serve(req *wirepb.Request, slot int) {
 	}
 }
 
-// stuck reports whether a request of the connection started before
-// oldest (Relay.requestClock) and still runs.
-func (c *conn) stuck(oldest int64) bool {
-	for i := range c.started {
-		if s := c.started[i].Load(); s != 0 && s < oldest {
-			return true
-		}
+// stuck reports whether the connection has had requests running, and
+// none finishing, for longer than timeout, as seen from the ping loop
+// (which alone calls it) at now (Unix nanoseconds).
+func (c *conn) stuck(now int64, timeout time.Duration) bool {
+	if c.inFlight.Load() == 0 {
+		c.watchSince = 0
+		return false
 	}
-	return false
+	if f := c.completed.Load(); c.watchSince == 0 || f != c.watchCompleted {
+		c.watchCompleted, c.watchSince = f, now
+		return false
+	}
+	return now-c.watchSince > int64(timeout)
 }
 
 // refuse answers a frame that did not decode. A frame whose request id

@@ -80,10 +80,10 @@ const (
 	// writeTimeout bounds one frame write: a peer that stops reading is
 	// dropped rather than holding the server's buffers.
 	writeTimeout = 10 * time.Second
-	// handlerTimeout bounds one request's work: a request still running
-	// after it means the storage is stuck, and its connection is closed
-	// (the client reconnects and tries again). The ping loop checks, so a
-	// request may run up to one tick longer.
+	// handlerTimeout bounds how long a connection's requests may run
+	// without one finishing: longer means the storage is stuck, and the
+	// connection is closed (the client reconnects and tries again). The
+	// ping loop checks, so it may take up to two ticks longer.
 	handlerTimeout = 30 * time.Second
 )
 
@@ -143,7 +143,6 @@ type Config struct {
 // Relay serves the WebSocket API. Mount it with http.Handle.
 type Relay struct {
 	cfg     Config
-	epoch   time.Time       // the relay's start, for requests' start times
 	poller  *netpoll.Poller // nil: a reader goroutine per connection
 	log     *slog.Logger
 	now     func() time.Time
@@ -183,8 +182,7 @@ func New(cfg Config) *Relay {
 	}
 	rl := cfg.RateLimits
 	r := &Relay{
-		epoch: time.Now(),
-		cfg:   cfg, log: cfg.Logger, now: cfg.Now,
+		cfg: cfg, log: cfg.Logger, now: cfg.Now,
 		conns:         map[*conn]struct{}{},
 		stopPing:      make(chan struct{}),
 		devices:       map[bus.Device]map[*conn]struct{}{},
@@ -283,10 +281,6 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// requestClock is the time requests' start times are kept in: nanoseconds
-// since the relay started, on the monotonic clock (never 0 for a request).
-func (r *Relay) requestClock() int64 { return int64(time.Since(r.epoch)) + 1 }
-
 // pingTick is how often the ping loop looks for connections due a ping; a
 // ping is late by at most this much.
 const pingTick = time.Second
@@ -313,13 +307,12 @@ func (r *Relay) pingLoop() {
 			r.workers.trim()
 		}
 		now := r.now()
-		oldest := r.requestClock() - int64(r.cfg.HandlerTimeout) // requests that started before it are stuck
 		due, dead, stuck = due[:0], dead[:0], stuck[:0]
 		r.mu.Lock()
 		for c := range r.conns {
 			sent := c.pingSent.Load()
 			switch {
-			case c.stuck(oldest):
+			case c.stuck(now.UnixNano(), r.cfg.HandlerTimeout):
 				stuck = append(stuck, c)
 			case sent != 0 && now.UnixNano()-sent > int64(r.cfg.PingTimeout):
 				dead = append(dead, c)
