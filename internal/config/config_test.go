@@ -79,6 +79,8 @@ func TestBadInputs(t *testing.T) {
 	for _, args := range [][]string{
 		{"-pow-difficulty", "x"},
 		{"-retention", "soon"},
+		{"-gc-percent", "10"},
+		{"-gc-percent", "5000"},
 		{"extra"},
 		{"-config", "/does/not/exist.json"},
 	} {
