@@ -92,6 +92,13 @@ const (
 	// table file (nor read back from one when an ack checks for it). The
 	// memory is touched only as envelopes arrive.
 	memTableSize = 32 << 20
+	// idReserve is how many envelope ids one write of a mailbox's counter
+	// reserves. The counter is the next id after a restart, so that an id
+	// is never handed out twice; writing it with every Append was a third
+	// of the keys inserted into the memtable. A restart skips at most
+	// this many ids of each mailbox (ids are 64 bits, and need not be
+	// consecutive).
+	idReserve = 4096
 	// expireChunk is how many envelopes one Expire change deletes, so that
 	// expiring a day's backlog does not hold up the writer for long.
 	expireChunk = 4096
@@ -143,6 +150,9 @@ type box struct {
 	count  int    // envelopes held
 	next   uint64 // the next envelope's id
 	synced uint64 // the last id whose batch is durable: Read stops there
+	// reserved is the mailbox's counter on disk: ids below it may be
+	// handed out without writing the counter again.
+	reserved uint64
 }
 
 var _ store.Mailboxes = (*Queue)(nil)
@@ -230,6 +240,7 @@ func (q *Queue) load(boxes []Box) error {
 	for _, devs := range q.boxes {
 		for _, st := range devs {
 			st.synced = st.next - 1 // all that is on disk is durable
+			st.reserved = st.next   // the next Append writes a new reservation
 		}
 	}
 	if len(orphans) > 0 {
@@ -320,7 +331,7 @@ func (q *Queue) addBox(b Box, next uint64) {
 		q.boxes[b.Account] = devs
 	}
 	if devs[b.Device] == nil {
-		devs[b.Device] = &box{next: next, synced: next - 1}
+		devs[b.Device] = &box{next: next, synced: next - 1, reserved: next}
 	}
 }
 
@@ -385,11 +396,20 @@ func (q *Queue) Append(ctx context.Context, envs []*store.Envelope) error {
 			}
 			sts[i] = st
 		}
+		reserve := make([]uint64, len(mbs)) // a counter to write, or 0
 		for i, mb := range mbs {
-			ids[i] = sts[i].next
-			sts[i].count += len(mb.Envs)
-			sts[i].next += uint64(len(mb.Envs))
-			g.marks = append(g.marks, mark{sts[i], sts[i].next - 1})
+			st := sts[i]
+			ids[i] = st.next
+			st.count += len(mb.Envs)
+			st.next += uint64(len(mb.Envs))
+			if st.next > st.reserved {
+				// The counter goes into the same batch as the envelopes
+				// that pass the old reservation: neither is durable
+				// without the other.
+				st.reserved = st.next + idReserve
+				reserve[i] = st.reserved
+			}
+			g.marks = append(g.marks, mark{st, st.next - 1})
 		}
 		q.mu.Unlock()
 		for i, mb := range mbs {
@@ -400,10 +420,12 @@ func (q *Queue) Append(ctx context.Context, envs []*store.Envelope) error {
 					return err
 				}
 			}
-			var next [8]byte
-			binary.BigEndian.PutUint64(next[:], ids[i]+uint64(len(mb.Envs)))
-			if err := g.batch.Set(counterKey(b), next[:], nil); err != nil {
-				return err
+			if reserve[i] != 0 {
+				var next [8]byte
+				binary.BigEndian.PutUint64(next[:], reserve[i])
+				if err := g.batch.Set(counterKey(b), next[:], nil); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

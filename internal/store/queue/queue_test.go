@@ -246,3 +246,48 @@ func TestReadOnlyDurable(t *testing.T) {
 		t.Fatalf("read %d envelopes after the sync, want 1", len(got))
 	}
 }
+
+// TestIDsNeverReusedAcrossReservations: the counter is written once per
+// idReserve ids, yet after a reopen of an emptied mailbox, with ids handed
+// out on both sides of a reservation, every new id is above every old one.
+func TestIDsNeverReusedAcrossReservations(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	b := Box{Account: store.AccountID{7}, Device: 1}
+	for round := range 3 {
+		q, err := Open(dir, []Box{b}, Options{MaxMailbox: 2 * idReserve})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// One (which writes a reservation), up to just below the
+		// reservation's end at once, then one by one across it, then a
+		// batch again.
+		all := appendN(t, q, b, 1)
+		all = append(all, appendN(t, q, b, idReserve-3)...)
+		for range 6 {
+			all = append(all, appendN(t, q, b, 1)...)
+		}
+		all = append(all, appendN(t, q, b, 5)...)
+		for i := 1; i < len(all); i++ {
+			if all[i] != all[i-1]+1 {
+				t.Fatalf("round %d: id %d after %d within one run", round, all[i], all[i-1])
+			}
+		}
+		for i := 0; i < len(all); i += 1000 {
+			if err := q.Ack(ctx, b.Account, b.Device, all[i:min(i+1000, len(all))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := q.Close(); err != nil {
+			t.Fatal(err)
+		}
+		q = open(t, dir, []Box{b}, 10)
+		next := appendN(t, q, b, 1)
+		if next[0] <= all[len(all)-1] {
+			t.Fatalf("round %d: after a reopen, id %d, but %d was handed out before", round, next[0], all[len(all)-1])
+		}
+		if err := q.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
