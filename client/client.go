@@ -122,6 +122,10 @@ type Client struct {
 	// date (a new process, or a link was approved).
 	ownStale atomic.Bool
 
+	// historyMu serializes imports, so that two of the same chat do not
+	// both add its messages.
+	historyMu sync.Mutex
+
 	connMu sync.Mutex
 	conn   *wsclient.Conn // the authenticated connection, while up
 	anon   *wsclient.Conn // the anonymous one, for sealed sends

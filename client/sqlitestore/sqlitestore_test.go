@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -182,5 +184,55 @@ func TestCanary(t *testing.T) {
 	st = open(t, path, key)
 	if _, err := st.Get(ctx, "account"); err != nil {
 		t.Fatalf("the store after the run: %v", err)
+	}
+}
+
+// TestApplyStream: writes put by fill are one transaction: all of them
+// when fill succeeds, none when it fails half way.
+func TestApplyStream(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "store.db"), bytes.Repeat([]byte{7}, KeySize))
+	if err := s.Apply(ctx, []client.Write{{Key: "old", Value: []byte("1")}}); err != nil {
+		t.Fatal(err)
+	}
+	failed := errors.New("the source broke")
+	err := s.ApplyStream(ctx, func(put func(client.Write) error) error {
+		for i := range 1000 {
+			if err := put(client.Write{Key: fmt.Sprintf("k/%04d", i), Value: []byte("v")}); err != nil {
+				return err
+			}
+		}
+		if err := put(client.Write{Key: "old"}); err != nil {
+			return err
+		}
+		return failed
+	})
+	if !errors.Is(err, failed) {
+		t.Fatalf("ApplyStream: %v", err)
+	}
+	if v, err := s.Get(ctx, "old"); err != nil || string(v) != "1" {
+		t.Fatalf("a failed stream deleted a key: %q, %v", v, err)
+	}
+	if _, err := s.Get(ctx, "k/0000"); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("a failed stream left a write: %v", err)
+	}
+	err = s.ApplyStream(ctx, func(put func(client.Write) error) error {
+		buf := []byte("a")
+		for i := range 1000 {
+			buf[0] = byte('a' + i%26) // put does not keep the value
+			if err := put(client.Write{Key: fmt.Sprintf("k/%04d", i), Value: buf}); err != nil {
+				return err
+			}
+		}
+		return put(client.Write{Key: "old"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Get(ctx, "k/0027"); err != nil || string(v) != "b" {
+		t.Fatalf("k/0027: %q, %v", v, err)
+	}
+	if _, err := s.Get(ctx, "old"); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("old: %v", err)
 	}
 }

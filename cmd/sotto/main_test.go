@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -16,15 +17,27 @@ func TestMain(m *testing.M) {
 	})
 }
 
+// sharedCorpus is the project's sample WhatsApp exports, relative to
+// this package's directory; scripts get it as $WHATSAPP_CORPUS.
+const sharedCorpus = "../../../shared/testdata/whatsapp"
+
 // TestScripts runs the command-line scripts in testdata/script against a
 // real sottod; each script gets $SOTTO_SERVER.
 func TestScripts(t *testing.T) {
+	corpus, err := filepath.Abs(sharedCorpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(corpus, "README.md")); err != nil {
+		t.Fatalf("the shared WhatsApp corpus is missing: %v", err)
+	}
 	url := testserver.Start(t)
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("SOTTO_SERVER", url)
 			env.Setenv("SOTTO_HOME", env.WorkDir+"/default-home")
+			env.Setenv("WHATSAPP_CORPUS", corpus)
 			return nil
 		},
 	})

@@ -68,6 +68,10 @@ Without a command, sotto opens the chat screen. Commands:
   link approve LINK                     (on a device of the account) approve a new device
   devices [remove ID]                   list the account's devices, or remove one
   profile [--name NAME | @NAME|ACCOUNT] show or set your profile name, or show a contact's
+  import whatsapp FILE [--me NAME|none] [--map "WhatsApp Name=@NAME"]... [--title T] [--yes]
+                                        import a WhatsApp chat export (.txt or .zip with media)
+  history [IMPORT | @NAME] [--files DIR] list imported conversations, or show one (with --files,
+                                        write its files); @NAME: the history before that chat
 `
 
 // cli is one invocation.
@@ -75,6 +79,11 @@ type cli struct {
 	home           string
 	json           bool
 	passphraseFile string
+	// interactive: standard input is a terminal, so a command may ask
+	// (otherwise flags and defaults decide); stderrTerminal: progress
+	// bars are drawn.
+	interactive    bool
+	stderrTerminal bool
 	stdin          io.Reader
 	stdout         io.Writer
 	stderr         io.Writer
@@ -91,7 +100,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs := flag.NewFlagSet("sotto", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, interactive: isTerminal(stdin), stderrTerminal: isTerminal(stderr)}
 	fs.StringVar(&c.home, "home", "", "the profile's directory (default $SOTTO_HOME, or ~/.sotto)")
 	fs.BoolVar(&c.json, "json", false, "print JSON")
 	fs.StringVar(&c.passphraseFile, "passphrase-file", os.Getenv("SOTTO_PASSPHRASE_FILE"),
@@ -119,6 +128,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"contacts": c.contacts, "send": c.send, "recv": c.recv, "listen": c.listen,
 		"verify": c.verify, "block": c.block(true), "unblock": c.block(false),
 		"link": c.link, "devices": c.devices, "profile": c.profile,
+		"import": c.importCmd, "history": c.history,
 	}
 	f, ok := commands[cmd]
 	if !ok {

@@ -36,6 +36,10 @@ const (
 	approveTimeout = commandTimeout
 	// wheelLines is how far one notch of the mouse wheel scrolls.
 	wheelLines = 3
+	// shownImported bounds the imported history shown before a
+	// conversation (every line is wrapped again on each redraw); `sotto
+	// history @name` prints all of it.
+	shownImported = 500
 )
 
 // chat is the screen's model.
@@ -48,6 +52,7 @@ type chat struct {
 	profiles map[client.AccountID]string
 	sel      int
 	msgs     map[client.AccountID][]client.Message
+	imported map[client.AccountID][]client.ImportedMessage // history imported from elsewhere, before msgs
 	unread   map[client.AccountID]int
 	typing   map[client.AccountID]time.Time
 	input    textinput.Model
@@ -74,8 +79,9 @@ type (
 		profiles map[client.AccountID]string // profile names, where shared
 	}
 	historyMsg struct {
-		with client.AccountID
-		msgs []client.Message
+		with     client.AccountID
+		msgs     []client.Message
+		imported []client.ImportedMessage
 	}
 	overlayMsg  struct{ screen string }
 	approvedMsg struct{ err error }
@@ -95,8 +101,8 @@ func newChat(ctx context.Context, cl *client.Client) chat {
 	in.SetStyles(st)
 	in.Focus()
 	return chat{ctx: ctx, cl: cl, events: cl.Events(), msgs: map[client.AccountID][]client.Message{},
-		unread: map[client.AccountID]int{}, typing: map[client.AccountID]time.Time{},
-		input: in, status: "connecting…", width: 80, height: 24}
+		imported: map[client.AccountID][]client.ImportedMessage{}, unread: map[client.AccountID]int{},
+		typing: map[client.AccountID]time.Time{}, input: in, status: "connecting…", width: 80, height: 24}
 }
 
 func (m chat) Init() tea.Cmd { return tea.Batch(m.waitEvent(), m.loadContacts()) }
@@ -135,7 +141,8 @@ func (m chat) loadContacts() tea.Cmd {
 func (m chat) loadHistory(with client.AccountID) tea.Cmd {
 	return func() tea.Msg {
 		msgs, _ := m.cl.Messages(m.ctx, with)
-		return historyMsg{with, msgs}
+		imported, _ := m.cl.ImportedWith(m.ctx, with)
+		return historyMsg{with, msgs, imported}
 	}
 }
 
@@ -160,6 +167,9 @@ func (m chat) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case historyMsg:
 		m.msgs[msg.with] = msg.msgs
+		if m.imported != nil {
+			m.imported[msg.with] = msg.imported
+		}
 		return m, m.markRead(msg.with)
 	case overlayMsg:
 		m.overlay = msg.screen
@@ -519,6 +529,19 @@ func (m chat) conversationLines() []string {
 	}
 	width := max(10, m.width-listWidth-2)
 	var lines []string
+	if imp := m.imported[ct.Account]; len(imp) > 0 {
+		if len(imp) > shownImported {
+			lines = append(lines, dimStyle.Render(fmt.Sprintf("… %d earlier imported messages: sotto history %s", len(imp)-shownImported, m.nameOf(ct.Account))))
+			imp = imp[len(imp)-shownImported:]
+		}
+		for _, msg := range imp {
+			text := msg.Time.Format("2006-01-02 15:04") + " " + importedLine(msg, m.nameOf)
+			for _, l := range strings.Split(lipgloss.Wrap(text, width, " "), "\n") {
+				lines = append(lines, dimStyle.Render(l))
+			}
+		}
+		lines = append(lines, dimStyle.Render("── imported history above; your Sotto conversation below ──"))
+	}
 	for _, msg := range m.msgs[ct.Account] {
 		who := m.nameOf(ct.Account)
 		if msg.Outgoing {

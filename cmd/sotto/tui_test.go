@@ -12,6 +12,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"github.com/sotto-chat/sotto/client"
+	"github.com/sotto-chat/sotto/client/whatsapp"
 	"github.com/sotto-chat/sotto/internal/testserver"
 )
 
@@ -318,5 +319,43 @@ func TestChatScreenCodeAndLink(t *testing.T) {
 	m = drive(t, m, tea.KeyPressMsg{Code: tea.KeyEnter})
 	if s := screen(m); !strings.Contains(s, "not linked") {
 		t.Fatalf("a bad link:\n%s", s)
+	}
+}
+
+// TestChatScreenImportedHistory: a WhatsApp chat imported for a contact
+// shows, dimmed, before the Sotto conversation with them.
+func TestChatScreenImportedHistory(t *testing.T) {
+	url := testserver.Start(t)
+	ctx := context.Background()
+	alice, jordan := running(t, url), running(t, url)
+	if err := jordan.SetUsername(ctx, "jordan_t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.AddContact(ctx, "jordan_t"); err != nil {
+		t.Fatal(err)
+	}
+	chat, err := whatsapp.Parse(strings.NewReader("10/28/23, 9:14 AM - Jordan Reyes: hey! is the bike still for sale?\n" +
+		"10/28/23, 9:20 AM - Sam Patel: Yes it is\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.ImportWhatsApp(ctx, chat, client.WhatsAppImport{Me: "Sam Patel",
+		Contacts: map[string]client.AccountID{"Jordan Reyes": jordan.Account()}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SendText(ctx, jordan.Account(), "hello from Sotto"); err != nil {
+		t.Fatal(err)
+	}
+	m := newChat(ctx, alice)
+	m.events = nil
+	m = drive(t, m, tea.WindowSizeMsg{Width: 120, Height: 16})
+	m = drive(t, m, m.loadContacts()())
+	s := screen(m)
+	i1 := strings.Index(s, "2023-10-28 09:14 @jordan_t: hey! is the bike still for sale?")
+	i2 := strings.Index(s, "2023-10-28 09:20 me: Yes it is")
+	i3 := strings.Index(s, "imported history above")
+	i4 := strings.Index(s, "me: hello from Sotto")
+	if i1 < 0 || i2 < i1 || i3 < i2 || i4 < i3 {
+		t.Fatalf("the imported history is not shown before the conversation:\n%s", s)
 	}
 }
