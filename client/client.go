@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,6 +93,10 @@ type Options struct {
 	// key, send to the account. Otherwise anyone who knows the account
 	// (by its username or id) may write first.
 	ContactsOnly bool
+	// Header is sent with every connection's opening handshake (a
+	// User-Agent, say); the protocol's own headers in it are ignored.
+	// nil sends none.
+	Header http.Header
 }
 
 // Client is one device of an account. It is safe for concurrent use.
@@ -99,6 +104,7 @@ type Client struct {
 	store  Store
 	log    *slog.Logger
 	wsURL  string
+	header http.Header // Options.Header, sent with every dial
 	events chan Event
 
 	// Set once by Create or Open.
@@ -249,7 +255,7 @@ func newClient(opts Options) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{store: opts.Store, log: log, wsURL: u.String(), events: make(chan Event, eventBuffer),
+	c := &Client{store: opts.Store, log: log, wsURL: u.String(), header: opts.Header.Clone(), events: make(chan Event, eventBuffer),
 		sessions: map[addr]*session.Record{}}
 	c.ownStale.Store(true)
 	return c, nil
@@ -291,7 +297,7 @@ func (c *Client) Close() error {
 }
 
 func (c *Client) dial(ctx context.Context) (*wsclient.Conn, error) {
-	conn, err := wsclient.Dial(ctx, c.wsURL, nil)
+	conn, err := wsclient.Dial(ctx, c.wsURL, &wsclient.Options{Header: c.header})
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
