@@ -27,16 +27,17 @@ import (
 const (
 	// iterations is how many times sottod is killed.
 	iterations = 20
-	// senders and receivers are the accounts; every sender sends to every
-	// receiver, round robin.
-	senders   = 3
-	receivers = 3
+	// senders and receivers are the accounts (the eight of each);
+	// every sender sends to every receiver, round robin.
+	senders   = 8
+	receivers = 8
 	// inflight is how many Sends each sender keeps outstanding, so that a
 	// kill finds several in one group commit.
 	inflight = 4
 	// perIteration bounds what one sender sends between restarts, which
-	// bounds the receivers' decryption work (about 0.5 ms an envelope).
-	perIteration = 400
+	// bounds the receivers' decryption work (about 0.5 ms an envelope, 5
+	// times that under the race detector): 24,000 envelopes in all.
+	perIteration = 150
 	// minKill and maxKill bound the random delay from the start of the
 	// load to SIGKILL.
 	minKill = 5 * time.Millisecond

@@ -83,6 +83,32 @@ func StartProcess(t testing.TB, bin, data, logPath string, flags ...string) *Pro
 	}
 }
 
+// RestartProcess runs bin again on the address and data of a process
+// that has ended (after Kill or Stop), so that clients that know its URL
+// find it again. The address was just released: a bind that fails is
+// tried again for a moment.
+func RestartProcess(t testing.TB, bin, data string, old *Process, flags ...string) *Process {
+	t.Helper()
+	_, portText, err := net.SplitHostPort(old.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for attempt := 1; ; attempt++ {
+		p, err := tryStart(bin, data, port, old.LogPath, flags)
+		if err == nil {
+			return p
+		}
+		if attempt == startAttempts*10 {
+			t.Fatalf("restart sottod on %s: %v\nlog:\n%s", old.Addr, err, Tail(old.LogPath))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
