@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sotto-chat/sotto/internal/keys"
 	"github.com/sotto-chat/sotto/internal/pow"
@@ -645,5 +646,54 @@ func TestConcurrentLinks(t *testing.T) {
 	}
 	if len(seen) != n {
 		t.Fatalf("%d of %d links succeeded", len(seen), n)
+	}
+}
+
+// TestRateLimitsAnswerRetryAfter: each limit (registration, username
+// lookup, prekey fetch, send) holds at its burst and answers RATE_LIMITED
+// with a retry-after and a sentence saying when.
+func TestRateLimitsAnswerRetryAfter(t *testing.T) {
+	const burst = 3
+	tests := []struct {
+		name  string
+		limit func(*RateLimits)
+		req   func(e *env, d *device) proto.Message
+	}{
+		{"register", func(l *RateLimits) { l.Register, l.RegisterBurst = 0.001, burst },
+			func(*env, *device) proto.Message { return &wirepb.GetRegistrationChallenge{} }},
+		{"username lookup", func(l *RateLimits) { l.Lookup, l.LookupBurst = 0.001, burst },
+			func(*env, *device) proto.Message { return &wirepb.LookupUsername{Hash: make([]byte, 32)} }},
+		{"prekey fetch", func(l *RateLimits) { l.Lookup, l.LookupBurst = 0.001, burst },
+			func(_ *env, d *device) proto.Message { return &wirepb.GetBundles{AccountId: d.account[:]} }},
+		{"send", func(l *RateLimits) { l.Send, l.SendBurst = 0.001, burst },
+			func(_ *env, d *device) proto.Message {
+				return &wirepb.Send{Recipient: d.account[:], AccessKey: d.profile[:], Envelopes: []*wirepb.OutgoingEnvelope{
+					{DeviceId: uint32(d.id), RegistrationId: d.regID, Content: []byte{0x11, 1, 2, 3}}}}
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(c *Config) { tc.limit(&c.RateLimits) })
+			var target *device
+			if tc.name != "register" { // registering takes from the register limit
+				target = e.register("target")
+			}
+			c := e.dial()
+			limited := 0
+			for range 2 * burst {
+				_, err := c.Do(context.Background(), tc.req(e, target))
+				if wsclient.Code(err) != wirepb.Code_RATE_LIMITED {
+					continue
+				}
+				limited++
+				var se *wsclient.StatusError
+				if asStatus(err, &se); se.Status.GetRetryAfterMs() == 0 || !strings.Contains(se.Message, "try again in") {
+					t.Fatalf("a RATE_LIMITED answer without a clear retry-after: %v (%v)", err, se.Status)
+				}
+			}
+			if limited != burst {
+				t.Fatalf("%d of %d requests limited, want %d", limited, 2*burst, burst)
+			}
+		})
 	}
 }

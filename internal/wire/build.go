@@ -56,8 +56,8 @@ func Error(id uint64, code wirepb.Code, msg string) *wirepb.Frame {
 // the client to wait after, rounded up to a millisecond and capped at
 // MaxRetryAfter.
 func RetryLater(id uint64, code wirepb.Code, after time.Duration) *wirepb.Frame {
-	f := Error(id, code, "")
 	after = min(max(after, 0), MaxRetryAfter)
+	f := Error(id, code, "try again in "+after.Round(time.Millisecond).String())
 	f.GetResponse().Status.RetryAfterMs = uint32((after + time.Millisecond - 1) / time.Millisecond)
 	return f
 }
