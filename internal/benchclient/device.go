@@ -281,6 +281,14 @@ func (d *Device) UploadPreKeys(ctx context.Context, authConn *wsclient.Conn, n i
 	return nil
 }
 
+// UseCertificate makes Seal present cert instead of the one the server
+// issued: for tests of what receivers do with forged or expired ones.
+func (d *Device) UseCertificate(cert *sealed.SenderCertificate) {
+	d.mu.Lock()
+	d.cert = cert
+	d.mu.Unlock()
+}
+
 // FetchCertificate gets a sender certificate on authConn and keeps it for
 // Seal.
 func (d *Device) FetchCertificate(ctx context.Context, authConn *wsclient.Conn) error {

@@ -6,9 +6,11 @@
 // internal/relay's test helpers, made reusable, with errors instead of
 // t.Fatal.
 //
-// It is not the client package (which does not exist yet): there is no
-// persistence, no retry beyond rate limits, and no multi-device fan-out
-// bookkeeping beyond one Send per recipient account.
+// It is not the client package: there is no persistence, no retry beyond
+// rate limits, and no multi-device fan-out bookkeeping beyond one Send per
+// recipient account; and it can do what the client package never does
+// (seal with any certificate, replay an envelope), which tests of hostile
+// senders need.
 //
 // # Loopback only
 //

@@ -51,6 +51,10 @@ func (s *Server) Store() store.Store {
 	return s.s.Store()
 }
 
+// DataDir is the server's data directory (its certificate authority's
+// keys among it), for tests that play a server gone bad.
+func (s *Server) DataDir() string { return s.cfg.DataDir }
+
 // URL is the server's http:// URL, the same across restarts.
 func (s *Server) URL() string { return s.url }
 
