@@ -28,9 +28,15 @@ import (
 func (c *Client) Run(ctx context.Context) error {
 	wait := reconnectMin
 	for {
-		err := c.session(ctx)
+		connected := false
+		err := c.session(ctx, &connected)
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if connected || err == nil {
+			// The connection was up: the wait starts over (it grows
+			// only while attempts fail in a row).
+			wait = reconnectMin
 		}
 		c.emit(ctx, DisconnectedEvent{Err: err})
 		c.log.Info("disconnected; reconnecting", "err", err, "in", wait)
@@ -42,14 +48,12 @@ func (c *Client) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		wait = min(wait*2, reconnectMax)
-		if err == nil {
-			wait = reconnectMin
-		}
 	}
 }
 
-// session is one connection's life.
-func (c *Client) session(ctx context.Context) error {
+// session is one connection's life; connected is set once it is
+// authenticated.
+func (c *Client) session(ctx context.Context, connected *bool) error {
 	conn, err := c.dial(ctx)
 	if err != nil {
 		return err
@@ -58,6 +62,7 @@ func (c *Client) session(ctx context.Context) error {
 	if err := c.authenticate(ctx, conn); err != nil {
 		return err
 	}
+	*connected = true
 	c.connMu.Lock()
 	c.conn = conn
 	c.connMu.Unlock()
