@@ -309,14 +309,34 @@ func (b *bench) pairs(ctx context.Context) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Warmup > 0 {
+		// The same load, unmeasured: the server reaches its steady state
+		// (its memtables at full size and recycled, its workers' stacks
+		// grown, its collector paced) before the timed phase.
+		b.progress("warming up: %d messages per pair, not measured", o.Warmup)
+		if _, err := b.timed(ctx, pairs, scenarioThroughput, o.Warmup, envSize); err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
+		}
+	}
 	perPair := o.Messages
 	if o.Scenario == scenarioRate {
 		perPair = int(o.Rate*o.Duration.Seconds()/float64(o.Pairs) + 0.5)
 	}
+	return b.timed(ctx, pairs, o.Scenario, perPair, envSize)
+}
+
+// timed runs one phase of load over the pairs and measures it.
+func (b *bench) timed(ctx context.Context, pairs []*pair, scenario string, perPair, envSize int) (*result, error) {
+	o := b.opts
 	for _, p := range pairs {
 		p.total = perPair
 		p.sentAt = make([]atomic.Int64, perPair)
+		p.next.Store(0)
+		p.sendLat, p.deliveryLat = nil, nil
+		clear(p.cycles)
+		p.ackRetries, p.firstFailure = 0, nil
 	}
+	var err error
 	res := &result{EnvelopeBytes: envSize}
 	var c counters
 	var maxLag atomic.Int64
@@ -338,7 +358,7 @@ func (b *bench) pairs(ctx context.Context) (*result, error) {
 		receivers.Go(func() { p.receive(runCtx, start, &c, acks) })
 		receivers.Go(func() { p.acker(runCtx, start, &c, acks) })
 	}
-	if o.Scenario == scenarioThroughput {
+	if scenario == scenarioThroughput {
 		b.progress("sending %d messages per pair, %d in flight each", perPair, o.Inflight)
 		for _, p := range pairs {
 			for range o.Inflight {
@@ -392,7 +412,7 @@ func (b *bench) pairs(ctx context.Context) (*result, error) {
 	if elapsed > 0 {
 		res.MsgsPerS = ptr(float64(res.Acked) / elapsed.Seconds())
 	}
-	if o.Scenario == scenarioRate {
+	if scenario == scenarioRate {
 		res.MaxLagMS = ptr(ms(time.Duration(maxLag.Load())))
 	}
 	var sendLat, delLat []time.Duration

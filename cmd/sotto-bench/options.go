@@ -58,6 +58,7 @@ type options struct {
 	Scenario  string
 	Pairs     int
 	Messages  int
+	Warmup    int
 	Size      int
 	Rate      float64
 	Duration  time.Duration
@@ -91,6 +92,7 @@ func (o options) validate() error {
 		"-scenario %q: want throughput, rate or idle", o.Scenario)
 	check(o.Pairs >= 1 && o.Pairs <= maxPairs, "-pairs %d: want 1 to %d", o.Pairs, maxPairs)
 	check(o.Messages >= 1 && o.Messages <= maxMessages, "-messages %d: want 1 to %d", o.Messages, maxMessages)
+	check(o.Warmup >= 0 && o.Warmup <= maxMessages, "-warmup %d: want 0 to %d", o.Warmup, maxMessages)
 	check(o.Size >= 1 && o.Size <= maxSize, "-size %d: want 1 to %d", o.Size, maxSize)
 	check(o.Rate > 0 && o.Rate <= maxRate, "-rate %v: want more than 0, at most %d", o.Rate, maxRate)
 	check(o.Duration > 0 && o.Duration <= maxDuration, "-duration %v: want more than 0, at most %v", o.Duration, maxDuration)
@@ -120,6 +122,7 @@ func parseFlags(args []string, usage io.Writer) (options, map[string]string, err
 	fs.StringVar(&o.Scenario, "scenario", o.Scenario, "throughput, rate or idle")
 	fs.IntVar(&o.Pairs, "pairs", o.Pairs, "sender→receiver pairs (throughput, rate)")
 	fs.IntVar(&o.Messages, "messages", o.Messages, "messages per pair (throughput)")
+	fs.IntVar(&o.Warmup, "warmup", o.Warmup, "messages per pair sent, unmeasured, before the timed phase (throughput, rate): the server's steady state")
 	fs.IntVar(&o.Size, "size", o.Size, "bytes of content per message, before encryption")
 	fs.Float64Var(&o.Rate, "rate", o.Rate, "Sends per second offered in all (rate)")
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "how long to offer the load (rate)")
