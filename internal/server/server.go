@@ -11,7 +11,12 @@
 //
 // The HTTP layer never logs or keeps remote addresses, user agents or
 // forwarding headers (DESIGN.md, P4); requests are logged, if at all, by
-// method, route and status only.
+// method, route and status only. Every log record the server and its
+// components write passes a redactor that replaces IP addresses with
+// "[addr]" (the server's own configured addresses excepted), because
+// some messages come with one built in: net/http's TLS handshake errors
+// name the client's address, and a network error names both ends of the
+// connection. The subpoena test (internal/subpoena) checks the result.
 package server
 
 import (
@@ -64,6 +69,7 @@ const (
 type Server struct {
 	cfg        config.Config
 	log        *slog.Logger
+	redact     *redactor // in front of log's handler
 	store      store.Store
 	certs      *certs.Authority
 	metrics    *metrics.Registry
@@ -89,10 +95,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	pgURL, err := cfg.PostgresURL()
+	if err != nil {
+		return nil, err
+	}
+	red := newRedactor(log.Handler(), append([]string{cfg.Listen}, postgresAddrs(pgURL)...))
+	log = slog.New(red)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, metrics: metrics.New(), mux: http.NewServeMux(), ready: make(chan struct{})}
+	s := &Server{cfg: cfg, log: log, redact: red, metrics: metrics.New(), mux: http.NewServeMux(), ready: make(chan struct{})}
 	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -241,6 +253,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
 	}
 	s.addr = ln.Addr()
+	s.redact.Keep(s.addr.String())
 	go func() {
 		var err error
 		if s.cfg.TLSCert != "" {
