@@ -3,6 +3,7 @@
 package testserver
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -10,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -67,8 +70,9 @@ type Process struct {
 }
 
 // StartProcess runs bin on data (no proof of work, warnings logged to
-// logPath) with any extra flags, and waits until /readyz answers. A
-// failure ends the test with the log's tail.
+// logPath) with any extra flags, and waits until /readyz answers. With
+// -tls-cert among the flags the process serves TLS and its URL is
+// https://. A failure ends the test with the log's tail.
 func StartProcess(t testing.TB, bin, data, logPath string, flags ...string) *Process {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
@@ -133,9 +137,16 @@ func tryStart(bin, data string, port int, logPath string, flags []string) (*Proc
 		logf.Close()
 		return nil, err
 	}
-	p := &Process{Addr: addr, URL: "http://" + addr, LogPath: logPath, cmd: cmd, exited: make(chan struct{}), log: logf}
+	scheme, client := "http", &http.Client{Timeout: time.Second}
+	if slices.ContainsFunc(flags, func(f string) bool { return f == "-tls-cert" || strings.HasPrefix(f, "-tls-cert=") }) {
+		// The test made the certificate; the probe only asks whether
+		// the process serves yet.
+		scheme = "https"
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	}
+	defer client.CloseIdleConnections()
+	p := &Process{Addr: addr, URL: scheme + "://" + addr, LogPath: logPath, cmd: cmd, exited: make(chan struct{}), log: logf}
 	go func() { cmd.Wait(); close(p.exited) }()
-	client := &http.Client{Timeout: time.Second}
 	for deadline := time.Now().Add(readyTimeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		select {
 		case <-p.exited:
