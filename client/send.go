@@ -265,8 +265,16 @@ func (c *Client) seal(ctx context.Context, ct *contactRecord, cert *sealed.Sende
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// The devices as they are now, under c.mu: another send's retry
+	// (fixDevices) may have dropped a device and its session since ct
+	// was read, which would leave this one encrypting for a device
+	// without a session (a receipt sent while a device was replaced).
+	fresh, err := c.contact(ctx, to)
+	if err != nil {
+		return nil, err
+	}
 	var writes []Write
-	for _, dev := range slices.Sorted(maps.Keys(ct.Devices)) {
+	for _, dev := range slices.Sorted(maps.Keys(fresh.Devices)) {
 		r, err := c.sessionLocked(ctx, to, dev)
 		if err != nil {
 			return nil, err
@@ -287,7 +295,7 @@ func (c *Client) seal(ctx context.Context, ct *contactRecord, cert *sealed.Sende
 		if err != nil {
 			return nil, fmt.Errorf("client: seal for device %d: %w", dev, err)
 		}
-		req.Envelopes = append(req.Envelopes, &wirepb.OutgoingEnvelope{DeviceId: uint32(dev), RegistrationId: ct.Devices[dev], Content: msg})
+		req.Envelopes = append(req.Envelopes, &wirepb.OutgoingEnvelope{DeviceId: uint32(dev), RegistrationId: fresh.Devices[dev], Content: msg})
 		w, err := sessionWrite(to, dev, r)
 		if err != nil {
 			return nil, err
