@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/sotto-chat/sotto/client"
 	"github.com/sotto-chat/sotto/client/sqlitestore"
 	"github.com/sotto-chat/sotto/client/whatsapp"
@@ -543,4 +545,77 @@ func BenchmarkImportWhatsApp100k(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n*b.N)/total.Seconds(), "msgs/s")
+}
+
+// BenchmarkExportBackup100k measures, on an account holding an imported
+// chat of 100,000 messages in an encrypted SQLite store: an export to a
+// directory, a backup (to an age X25519 key, so that the scrypt of a
+// passphrase, a fixed second, does not hide the rest) and a restore of
+// that backup into a fresh encrypted store.
+func BenchmarkExportBackup100k(b *testing.B) {
+	const n = 100_000
+	url := testserver.Start(b)
+	ctx := context.Background()
+	c := offline(b, url, sqliteStore(b))
+	chat, err := whatsapp.Parse(strings.NewReader(syntheticExport(n)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.ImportWhatsApp(ctx, chat, client.WhatsAppImport{}); err != nil {
+		b.Fatal(err)
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var backup bytes.Buffer
+	report := func(b *testing.B, d time.Duration) {
+		b.ReportMetric(float64(n*b.N)/d.Seconds(), "msgs/s")
+	}
+	b.Run("export", func(b *testing.B) {
+		var d time.Duration
+		for b.Loop() {
+			dir := filepath.Join(b.TempDir(), "export")
+			start := time.Now()
+			if _, err := c.Export(ctx, client.DirSink(dir), client.ExportOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			d += time.Since(start)
+		}
+		report(b, d)
+	})
+	b.Run("backup", func(b *testing.B) {
+		var d time.Duration
+		for b.Loop() {
+			backup.Reset()
+			start := time.Now()
+			if _, err := c.Backup(ctx, &backup, []age.Recipient{id.Recipient()}, client.ExportOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			d += time.Since(start)
+		}
+		b.SetBytes(int64(backup.Len()))
+		report(b, d)
+	})
+	b.Run("restore", func(b *testing.B) {
+		var d time.Duration
+		for b.Loop() {
+			st := sqliteStore(b)
+			start := time.Now()
+			src, err := client.OpenBackup(bytes.NewReader(backup.Bytes()), id)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r, res, err := client.Restore(ctx, src, client.RestoreOptions{Store: st, KeepOldDevice: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			d += time.Since(start)
+			r.Close()
+			if res.Imported != n {
+				b.Fatalf("restored %d messages", res.Imported)
+			}
+		}
+		report(b, d)
+	})
 }

@@ -513,7 +513,3 @@ func safeFileName(name, fallback string) string {
 	}
 	return s
 }
-
-func (c *cli) importSotto(ctx context.Context, args []string) error {
-	return errorf("not yet")
-}

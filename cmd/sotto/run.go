@@ -72,6 +72,13 @@ Without a command, sotto opens the chat screen. Commands:
                                         import a WhatsApp chat export (.txt or .zip with media)
   history [IMPORT | @NAME] [--files DIR] list imported conversations, or show one (with --files,
                                         write its files); @NAME: the history before that chat
+  export DIR [--include-keys]           write all your data into DIR (docs/export-format.md)
+  import sotto DIR                      read an export of your account back (into a new --home
+                                        with keys: restore the account, as restore does)
+  backup FILE [--recipient AGE_KEY]...  write an encrypted backup of everything, keys included
+                                        (passphrase: asked, or --backup-passphrase-file FILE)
+  restore FILE [--identity FILE] [--server URL] [--keep-old-device]
+                                        bring the account back from a backup into a new --home
 `
 
 // cli is one invocation.
@@ -128,7 +135,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"contacts": c.contacts, "send": c.send, "recv": c.recv, "listen": c.listen,
 		"verify": c.verify, "block": c.block(true), "unblock": c.block(false),
 		"link": c.link, "devices": c.devices, "profile": c.profile,
-		"import": c.importCmd, "history": c.history,
+		"import": c.importCmd, "history": c.history, "export": c.export, "backup": c.backup, "restore": c.restore,
 	}
 	f, ok := commands[cmd]
 	if !ok {
