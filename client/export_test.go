@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"filippo.io/age"
+
 	"github.com/sotto-chat/sotto/client"
 	"github.com/sotto-chat/sotto/client/whatsapp"
 	"github.com/sotto-chat/sotto/internal/testserver"
@@ -266,4 +268,66 @@ func TestImportExportIntoLinkedDevice(t *testing.T) {
 	if dump(t, fresh.store) != empty || dump(t, bob.store) != before {
 		t.Fatal("a refused import changed a store")
 	}
+}
+
+// TestRestoreBesideOtherDevice: the account has a phone and a laptop;
+// the phone is restored from a backup on a new machine. The laptop, Bob
+// and the restored device all reach each other afterwards: sync
+// transcripts between the account's devices and messages with Bob, both
+// ways.
+func TestRestoreBesideOtherDevice(t *testing.T) {
+	url := testserver.Start(t)
+	ctx := testContext(t)
+	phone, bob := newAccount(t, url), newAccount(t, url)
+	laptop := link(t, url, phone)
+	if _, err := phone.SendText(ctx, bob.Account(), "from the phone"); err != nil {
+		t.Fatal(err)
+	}
+	bob.next(t)
+	laptop.next(t)
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var backup bytes.Buffer
+	if _, err := phone.Backup(ctx, &backup, []age.Recipient{id.Recipient()}, client.ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	phone.stop()
+
+	src, err := client.OpenBackup(bytes.NewReader(backup.Bytes()), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := client.NewMemoryStore()
+	restored, rr, err := client.Restore(ctx, src, client.RestoreOptions{Store: st})
+	if err != nil || !rr.OldDeviceRemoved {
+		t.Fatalf("restore: %+v, %v", rr, err)
+	}
+	d := &device{Client: restored, store: st}
+	d.start(t)
+
+	expect := func(who string, dev *device, text string, outgoing bool) {
+		t.Helper()
+		if m := dev.next(t); m.Text != text || m.Outgoing != outgoing {
+			t.Fatalf("%s got %q (outgoing %v), want %q (outgoing %v)", who, m.Text, m.Outgoing, text, outgoing)
+		}
+	}
+	if _, err := restored.SendText(ctx, bob.Account(), "from the restored phone"); err != nil {
+		t.Fatal(err)
+	}
+	expect("Bob", bob, "from the restored phone", false)
+	expect("the laptop", laptop, "from the restored phone", true)
+
+	if _, err := laptop.SendText(ctx, bob.Account(), "from the laptop"); err != nil {
+		t.Fatal(err)
+	}
+	expect("Bob", bob, "from the laptop", false)
+	expect("the restored phone", d, "from the laptop", true)
+
+	if _, err := bob.SendText(ctx, phone.Account(), "to both"); err != nil {
+		t.Fatal(err)
+	}
+	expect("the restored phone", d, "to both", false)
+	expect("the laptop", laptop, "to both", false)
 }

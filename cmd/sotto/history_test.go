@@ -110,3 +110,33 @@ func TestImportWhatsAppAsks(t *testing.T) {
 		t.Errorf("with --me: %s\n%s", out.String(), errb.String())
 	}
 }
+
+// TestProgressBar: a bar is drawn on a terminal, at most every barEvery
+// and always at the end, and cleared; never without a terminal or with
+// --json.
+func TestProgressBar(t *testing.T) {
+	var b bytes.Buffer
+	c := &cli{stderr: &b, stderrTerminal: true}
+	p := c.progress("importing")
+	for i := 0; i <= 1000; i++ {
+		p.update(i, 1000)
+	}
+	p.finish()
+	s := b.String()
+	if !strings.Contains(s, "\rimporting [##############################] 100% 1000/1000") || !strings.HasSuffix(s, "\r\x1b[K") {
+		t.Fatalf("the bar: %q", s)
+	}
+	if n := strings.Count(s, "\rimporting"); n > 3 {
+		t.Errorf("drawn %d times in a moment", n)
+	}
+	for _, c := range []*cli{{stderr: &b}, {stderr: &b, stderrTerminal: true, json: true}} {
+		b.Reset()
+		p := c.progress("importing")
+		p.update(5, 10)
+		p.update(10, 10)
+		p.finish()
+		if b.Len() != 0 {
+			t.Errorf("drawn without a terminal or with --json: %q", b.String())
+		}
+	}
+}
