@@ -9,6 +9,12 @@
 // (solving the server's proof of work); Open loads one from its Store. Run
 // keeps a connection to the server, receives and decrypts what arrives and
 // reports it on Events; SendText sends.
+//
+// Users can leave and arrive: ImportWhatsApp brings a WhatsApp chat export
+// in as imported history (history.go); Export writes all of an account's
+// data in the documented format of docs/export-format.md, ImportExport
+// reads it back, Backup encrypts it with age, and Restore brings an
+// account back from it as a new device of the account.
 package client
 
 import (

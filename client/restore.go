@@ -241,3 +241,16 @@ func (n *needKeys) Open(name string) (io.ReadCloser, error) {
 	}
 	return io.NopCloser(bytes.NewReader(b)), nil
 }
+
+// CheckExport reads a whole export and checks it as ImportExport and
+// Restore do (its format, every reference, every size and checksum),
+// storing nothing; it returns what the export holds.
+func CheckExport(src ExportSource) (ReadResult, error) {
+	m := &mergeState{seen: map[string]bool{}, contacts: map[AccountID]*contactRecord{},
+		imports: map[ImportID]*importRecord{}, imported: map[ImportID]map[MessageID]bool{}}
+	got, err := readExport(src, m, func(Write) error { return nil }, nil)
+	if err != nil {
+		return ReadResult{}, err
+	}
+	return got.result(), nil
+}

@@ -11,6 +11,10 @@
 //	sotto send @NAME|ACCOUNT [TEXT...]          send TEXT (or standard input)
 //	sotto recv                                  print what arrived, then exit
 //	sotto listen                                print messages as they arrive
+//	sotto import whatsapp FILE                  import a WhatsApp chat export
+//	sotto history [IMPORT|@NAME]                show imported history
+//	sotto export DIR / import sotto DIR         all your data, in docs/export-format.md
+//	sotto backup FILE / restore FILE            an encrypted backup, and the account back from it
 package main
 
 import (
