@@ -470,6 +470,11 @@ func readExport(src ExportSource, m *mergeState, put func(Write) error, progress
 	if out.account.Account != man.Account {
 		return nil, badExport("account.json names another account than manifest.json")
 	}
+	if u := out.account.Username; u != "" {
+		if n, err := NormalizeUsername(u); err != nil || n != u {
+			return nil, badExport("account.json: username %q", u)
+		}
+	}
 	if p := out.account.Profile; p != nil {
 		if err := (Profile{Name: p.Name, Avatar: p.Avatar}).check(); err != nil {
 			return nil, badExport("account.json: profile: %v", err)
@@ -486,6 +491,11 @@ func readExport(src ExportSource, m *mergeState, put func(Write) error, progress
 		a, ok := hexID(ct.Account)
 		if !ok || AccountID(a) == AccountID(account) {
 			return badExport("%s line %d: account %q", exportContacts, n, ct.Account)
+		}
+		if len(ct.IdentityKey) > 0 {
+			if _, err := keys.ParsePublicKey(ct.IdentityKey); err != nil {
+				return badExport("%s line %d: identity key: %v", exportContacts, n, err)
+			}
 		}
 		if slices.ContainsFunc(contacts, func(c exContact) bool { return c.Account == ct.Account }) {
 			return badExport("%s line %d: %s is listed twice", exportContacts, n, ct.Account)
@@ -537,6 +547,7 @@ func readExport(src ExportSource, m *mergeState, put func(Write) error, progress
 		base     int // batches before it, for messages added to an existing import
 		messages int // lines read
 		files    int
+		keys     map[[2]int]bool // (batch, position) of the lines read
 	}
 	var imports []*importState
 	byID := map[ImportID]*importState{}
@@ -553,7 +564,7 @@ func readExport(src ExportSource, m *mergeState, put func(Write) error, progress
 		if byID[id] != nil {
 			return badExport("%s line %d: import %s is listed twice", exportImports, n, id)
 		}
-		is := &importState{line: ei, rec: rec}
+		is := &importState{line: ei, rec: rec, keys: map[[2]int]bool{}}
 		if old, ok := m.imports[id]; ok {
 			is.existing, is.base, is.rec = true, old.Batches, old
 		} else {
@@ -594,6 +605,11 @@ func readExport(src ExportSource, m *mergeState, put func(Write) error, progress
 			return badExport("%s line %d: batch %d of an import of %d", exportImported, n, ei.Batch, is.line.Batches)
 		}
 		is.messages++
+		at := [2]int{ei.Batch, ei.Position}
+		if is.keys[at] {
+			return badExport("%s line %d: batch %d position %d is taken", exportImported, n, ei.Batch, ei.Position)
+		}
+		is.keys[at] = true
 		id := MessageID(rec.ID)
 		ids := m.imported[ImportID(imp)]
 		wanted := !ids[id]
