@@ -524,3 +524,35 @@ func TestParseDoc(t *testing.T) {
 		t.Errorf("docs/what-the-server-stores.md: %v", err)
 	}
 }
+
+// TestClassifyFindsTimes: a column holding times finer than a day, in any
+// unit or as text, is a finding; days and small numbers are not.
+func TestClassifyFindsTimes(t *testing.T) {
+	now := time.Date(2026, 12, 3, 16, 0, 0, 0, time.UTC)
+	c := newClassifier(&used{}, 30*24*time.Hour, now)
+	today := now.Unix() / 86400
+	tb := table{name: "t", columns: []string{"day", "n", "s", "ms", "text", "ts"}, rows: [][]any{
+		{today, int64(7), now.Unix() - 3600, now.UnixMilli(), "2026-12-03 15:59:01", now},
+		{today + 30, int64(4098), now.Unix(), now.UnixMilli() + 1, "no time here", nil},
+	}}
+	cols, found := c.classify("test", tb)
+	if got := c.describe(cols[0]); got != "day (today, today+30)" {
+		t.Errorf("day column: %q", got)
+	}
+	if got := c.describe(cols[1]); got != "number 7–4098" {
+		t.Errorf("number column: %q", got)
+	}
+	want := map[string]int{"s": 2, "ms": 2, "text": 1, "ts": 1}
+	got := map[string]int{}
+	for _, f := range found {
+		got[f.where[strings.LastIndex(f.where, " ")+1:]]++
+	}
+	for col, n := range want {
+		if got[col] != n {
+			t.Errorf("column %s: %d time findings, want %d (all: %v)", col, got[col], n, found)
+		}
+	}
+	if len(found) != 6 {
+		t.Errorf("%d findings, want 6: %v", len(found), found)
+	}
+}
