@@ -53,12 +53,17 @@ type chat struct {
 	sel      int
 	msgs     map[client.AccountID][]client.Message
 	imported map[client.AccountID][]client.ImportedMessage // history imported from elsewhere, before msgs
-	unread   map[client.AccountID]int
-	typing   map[client.AccountID]time.Time
-	input    textinput.Model
-	scroll   int // lines scrolled up from the newest
-	status   string
-	problem  string
+	// imports are imported conversations of no one contact (groups,
+	// unmapped chats), listed after the contacts, read-only; sel counts
+	// on into them. importMsgs holds the one opened.
+	imports    []client.Import
+	importMsgs map[client.ImportID][]client.ImportedMessage
+	unread     map[client.AccountID]int
+	typing     map[client.AccountID]time.Time
+	input      textinput.Model
+	scroll     int // lines scrolled up from the newest
+	status     string
+	problem    string
 	// overlay is a full screen shown instead of the chats (the safety
 	// number, the contact code) until a key is pressed, else "".
 	overlay string
@@ -77,6 +82,11 @@ type (
 	loadedMsg struct {
 		contacts []client.Contact
 		profiles map[client.AccountID]string // profile names, where shared
+		imports  []client.Import             // those of no one contact
+	}
+	importMsg struct {
+		id   client.ImportID
+		msgs []client.ImportedMessage
 	}
 	historyMsg struct {
 		with     client.AccountID
@@ -134,7 +144,14 @@ func (m chat) loadContacts() tea.Cmd {
 				names[ct.Account] = p.Name
 			}
 		}
-		return loadedMsg{cs, names}
+		var imports []client.Import
+		all, _ := m.cl.Imports(m.ctx)
+		for _, imp := range all {
+			if imp.With == (client.AccountID{}) {
+				imports = append(imports, imp)
+			}
+		}
+		return loadedMsg{cs, names, imports}
 	}
 }
 
@@ -143,6 +160,22 @@ func (m chat) loadHistory(with client.AccountID) tea.Cmd {
 		msgs, _ := m.cl.Messages(m.ctx, with)
 		imported, _ := m.cl.ImportedWith(m.ctx, with)
 		return historyMsg{with, msgs, imported}
+	}
+}
+
+// currentImport is the imported conversation selected, if one is.
+func (m chat) currentImport() (client.Import, bool) {
+	i := m.sel - len(m.contacts)
+	if i < 0 || i >= len(m.imports) {
+		return client.Import{}, false
+	}
+	return m.imports[i], true
+}
+
+func (m chat) loadImport(id client.ImportID) tea.Cmd {
+	return func() tea.Msg {
+		msgs, _ := m.cl.ImportedMessages(m.ctx, id)
+		return importMsg{id, msgs}
 	}
 }
 
@@ -160,10 +193,19 @@ func (m chat) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.input.SetWidth(max(10, m.width-listWidth-4))
 		return m, nil
 	case loadedMsg:
-		m.contacts, m.profiles = msg.contacts, msg.profiles
+		m.contacts, m.profiles, m.imports = msg.contacts, msg.profiles, msg.imports
 		if ct, ok := m.current(); ok {
 			return m, m.loadHistory(ct.Account)
 		}
+		if imp, ok := m.currentImport(); ok {
+			return m, m.loadImport(imp.ID)
+		}
+		return m, nil
+	case importMsg:
+		if m.importMsgs == nil {
+			m.importMsgs = map[client.ImportID][]client.ImportedMessage{}
+		}
+		m.importMsgs[msg.id] = msg.msgs
 		return m, nil
 	case historyMsg:
 		m.msgs[msg.with] = msg.msgs
@@ -297,6 +339,10 @@ func (m chat) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	case "enter":
 		text := strings.TrimSpace(m.input.Value())
 		ct, ok := m.current()
+		if _, imported := m.currentImport(); imported && text != "" {
+			m.problem = "an imported conversation is read-only: choose a contact to write"
+			return m, nil
+		}
 		if text == "" || !ok {
 			return m, nil
 		}
@@ -362,11 +408,15 @@ func (m chat) codeScreen() tea.Cmd {
 }
 
 func (m chat) selectContact(i int) (tea.Model, tea.Cmd) {
-	if len(m.contacts) == 0 {
+	n := len(m.contacts) + len(m.imports)
+	if n == 0 {
 		return m, nil
 	}
-	m.sel = (i + len(m.contacts)) % len(m.contacts)
+	m.sel = (i + n) % n
 	m.scroll = 0
+	if imp, ok := m.currentImport(); ok {
+		return m, m.loadImport(imp.ID)
+	}
 	ct := m.contacts[m.sel]
 	delete(m.unread, ct.Account)
 	return m, m.loadHistory(ct.Account)
@@ -466,7 +516,7 @@ func (m chat) render() string {
 	bodyHeight := m.bodyHeight()
 	var left []string
 	left = append(left, "chats")
-	if len(m.contacts) == 0 {
+	if len(m.contacts)+len(m.imports) == 0 {
 		left = append(left, dimStyle.Render("none yet: sotto add @name"))
 	}
 	for i, ct := range m.contacts {
@@ -480,13 +530,27 @@ func (m chat) render() string {
 		}
 		left = append(left, line)
 	}
+	for i, imp := range m.imports {
+		line := truncate("⤓ "+imp.Title, listWidth-2)
+		if len(m.contacts)+i == m.sel {
+			line = selectedStyle.Render(line)
+		} else {
+			line = dimStyle.Render(line)
+		}
+		left = append(left, line)
+	}
 	var right []string
+	title := ""
 	if ct, ok := m.current(); ok {
+		title = m.nameOf(ct.Account)
+	} else if imp, ok := m.currentImport(); ok {
+		title = imp.Title + dimStyle.Render(fmt.Sprintf("  imported from %s, read-only", imp.Source))
+	}
+	if title != "" {
 		lines := m.conversationLines()
 		scroll := m.clampScroll(m.scroll)
 		end := max(0, len(lines)-scroll)
 		start := max(0, end-(bodyHeight-1))
-		title := m.nameOf(ct.Account)
 		if start > 0 {
 			title += dimStyle.Render(fmt.Sprintf("  ↑ %d more lines", start))
 		}
@@ -523,12 +587,19 @@ func (m chat) bodyHeight() int { return max(3, m.height-3) }
 // conversationLines is the open conversation as screen lines, each
 // message wrapped to the width of its pane.
 func (m chat) conversationLines() []string {
+	width := max(10, m.width-listWidth-2)
+	var lines []string
+	if imp, ok := m.currentImport(); ok {
+		for _, msg := range m.importMsgs[imp.ID] {
+			text := msg.Time.Format("2006-01-02 15:04") + " " + importedLine(msg, m.nameOf)
+			lines = append(lines, strings.Split(lipgloss.Wrap(text, width, " "), "\n")...)
+		}
+		return lines
+	}
 	ct, ok := m.current()
 	if !ok {
 		return nil
 	}
-	width := max(10, m.width-listWidth-2)
-	var lines []string
 	if imp := m.imported[ct.Account]; len(imp) > 0 {
 		if len(imp) > shownImported {
 			lines = append(lines, dimStyle.Render(fmt.Sprintf("… %d earlier imported messages: sotto history %s", len(imp)-shownImported, m.nameOf(ct.Account))))

@@ -358,4 +358,32 @@ func TestChatScreenImportedHistory(t *testing.T) {
 	if i1 < 0 || i2 < i1 || i3 < i2 || i4 < i3 {
 		t.Fatalf("the imported history is not shown before the conversation:\n%s", s)
 	}
+
+	// A chat of no one contact (a group) is listed after the contacts,
+	// and opens read-only.
+	group, err := whatsapp.Parse(strings.NewReader("6/2/22, 7:18 PM - Dana: who is in for Saturday?\n6/2/22, 7:19 PM - Luis: me\n6/2/22, 7:20 PM - Mei: me too\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.ImportWhatsApp(ctx, group, client.WhatsAppImport{Title: "Trail club"}); err != nil {
+		t.Fatal(err)
+	}
+	m = drive(t, m, m.loadContacts()())
+	if s := screen(m); !strings.Contains(s, "⤓ Trail club") {
+		t.Fatalf("the group is not listed:\n%s", s)
+	}
+	m = drive(t, m, tea.KeyPressMsg{Code: tea.KeyTab})
+	s = screen(m)
+	if !strings.Contains(s, "Trail club  imported from whatsapp, read-only") || !strings.Contains(s, "2022-06-02 19:19 Luis: me") {
+		t.Fatalf("the group does not open:\n%s", s)
+	}
+	m = typeText(t, m, "hi")
+	m = drive(t, m, tea.KeyPressMsg{Code: tea.KeyEnter})
+	if s := screen(m); !strings.Contains(s, "an imported conversation is read-only") {
+		t.Fatalf("writing to an imported conversation:\n%s", s)
+	}
+	m = drive(t, m, tea.KeyPressMsg{Code: tea.KeyTab})
+	if s := screen(m); !strings.Contains(s, "me: hello from Sotto") {
+		t.Fatalf("Tab does not come back to the contact:\n%s", s)
+	}
 }
