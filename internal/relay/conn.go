@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"runtime"
 	"sync"
@@ -120,7 +121,7 @@ func (c *conn) start(early []byte) {
 	}
 	w, err := c.r.poller.Add(c.nc, netpoll.Callbacks{OnData: c.onData, OnClose: c.onClose})
 	if err != nil {
-		c.r.log.Warn("poll connection", "err", err)
+		c.r.log.Warn("poll connection", "err", withoutAddrs(err))
 		c.end()
 		return
 	}
@@ -150,7 +151,7 @@ func (c *conn) onClose(err error) {
 		return
 	}
 	if err != nil && !isClosed(err) {
-		c.r.log.Debug("read", "err", err)
+		c.r.log.Debug("read", "err", withoutAddrs(err))
 	}
 	c.end()
 }
@@ -378,7 +379,7 @@ func (c *conn) flush() {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if _, err := c.nc.Write(b); err != nil {
 			if !isClosed(err) {
-				c.r.log.Debug("write", "err", err)
+				c.r.log.Debug("write", "err", withoutAddrs(err))
 			}
 			c.out.Lock()
 			c.writing = false
@@ -469,4 +470,15 @@ func (c *conn) authenticatedDevice() (bus.Device, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.device, c.authed
+}
+
+// withoutAddrs is a network error without the addresses of its ends: a
+// *net.OpError names the peer's address and port, which the server must
+// never log (DESIGN.md, the subpoena test).
+func withoutAddrs(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return fmt.Errorf("%s: %w", oe.Op, oe.Err)
+	}
+	return err
 }

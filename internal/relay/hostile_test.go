@@ -3,7 +3,11 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"runtime"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,5 +127,20 @@ func TestStuckRequestClosesConnection(t *testing.T) {
 	other := e.dial()
 	if ch := do(t, other, &wirepb.GetChallenge{}).GetChallenge(); len(ch.GetNonce()) == 0 {
 		t.Fatal("no challenge after a stuck request")
+	}
+}
+
+// TestNetworkErrorsLoggedWithoutAddresses: what the relay logs of a
+// network error names neither end of the connection.
+func TestNetworkErrorsLoggedWithoutAddresses(t *testing.T) {
+	peer := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 146), Port: 56607}
+	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
+	err := fmt.Errorf("reading: %w", &net.OpError{Op: "read", Net: "tcp", Source: local, Addr: peer, Err: syscall.ECONNRESET})
+	got := withoutAddrs(err).Error()
+	if strings.Contains(got, "192.0.2.146") || strings.Contains(got, "127.0.0.1") || !strings.Contains(got, "connection reset") {
+		t.Fatalf("logged as %q", got)
+	}
+	if !errors.Is(withoutAddrs(err), syscall.ECONNRESET) {
+		t.Fatal("the cause is lost")
 	}
 }
