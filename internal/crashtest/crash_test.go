@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sotto-chat/sotto/internal/benchclient"
+	"github.com/sotto-chat/sotto/internal/testkit"
 	"github.com/sotto-chat/sotto/internal/testserver"
 	"github.com/sotto-chat/sotto/internal/wire"
 	"github.com/sotto-chat/sotto/internal/wire/wirepb"
@@ -400,6 +401,8 @@ func TestCrashKill9(t *testing.T) {
 	t.Logf("%d kills (%d during Sends); %d Sends acknowledged, %d cut off by a kill; %d envelopes delivered "+
 		"(%d of them from Sends whose acknowledgement the kill cut off), %d delivered again and dropped as duplicates; lost: %d; %v",
 		iterations, midLoad, totalOK, totalFailed, len(l.delivered), unacked, l.duplicates, len(lost), time.Since(began).Round(time.Millisecond))
+	testkit.Summary(t, fmt.Sprintf("crash test (kill -9 × %d, %d senders, %d receivers): %d acknowledged, lost = %d, duplicates shown = %d",
+		iterations, senders, receivers, totalOK, len(lost), twice))
 	if len(lost) > 0 {
 		t.Errorf("%d acknowledged Sends were never delivered, e.g. %q", len(lost), lost[:min(len(lost), 10)])
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sotto-chat/sotto/client"
+	"github.com/sotto-chat/sotto/internal/testkit"
 	"github.com/sotto-chat/sotto/internal/testserver"
 )
 
@@ -185,6 +186,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 				}
 			}
 			mu.Unlock()
+			testkit.Summary(t, fmt.Sprintf("SIGTERM under load: %d sent, lost = %d (%d acknowledged)", len(all), missing, lostAcked))
 			t.Fatalf("%d of %d messages never arrived (%d of them acknowledged by the server)", missing, len(all), lostAcked)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -198,7 +200,9 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 			dups += n - 1
 		}
 	}
-	t.Logf("SIGTERM under load: %d sent (%d acknowledged, %d queued while down), lost = 0, duplicates = %d", len(all), acked, queued, dups)
+	line := fmt.Sprintf("SIGTERM under load: %d sent (%d acknowledged, %d queued while down), lost = 0, duplicates = %d", len(all), acked, queued, dups)
+	t.Log(line)
+	testkit.Summary(t, line)
 	if dups != 0 {
 		t.Fatalf("%d duplicate messages shown", dups)
 	}

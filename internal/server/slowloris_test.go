@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sotto-chat/sotto/internal/testkit"
 	"github.com/sotto-chat/sotto/internal/wire/wirepb"
 	"github.com/sotto-chat/sotto/internal/wsclient"
 )
@@ -123,6 +125,8 @@ func TestSlowloris(t *testing.T) {
 		})
 	}
 	reads.Wait()
+	testkit.Summary(t, fmt.Sprintf("slowloris: %d dribbling sockets, %d still open after the header timeout; an honest client's p99 %v",
+		slowSockets, open.Load(), p99.Round(time.Millisecond/10)))
 	if open := open.Load(); open > 0 {
 		t.Fatalf("%d of %d dribbling connections still open %v after the header timeout", open, slowSockets, time.Since(attackStart)-readHeaderTimeout)
 	}

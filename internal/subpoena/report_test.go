@@ -335,24 +335,6 @@ func report(h *holding, c *classifier, findings []finding, elapsed time.Duration
 	return b.String(), all
 }
 
-// appendSummary appends the one-line summary to the file named by
-// SOTTO_SUMMARY_FILE, if set.
-func appendSummary(t *testing.T, line string) {
-	path := os.Getenv("SOTTO_SUMMARY_FILE")
-	if path == "" {
-		return
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Errorf("summary file: %v", err)
-		return
-	}
-	defer f.Close()
-	if _, err := fmt.Fprintln(f, line); err != nil {
-		t.Errorf("summary file: %v", err)
-	}
-}
-
 // docPath is the documentation the database must match.
 const docPath = "../../docs/what-the-server-stores.md"
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sotto-chat/sotto/internal/testkit"
 	"github.com/sotto-chat/sotto/internal/testserver"
 )
 
@@ -239,7 +240,7 @@ func runMode(t *testing.T, bin string, m mode) {
 	text, all := report(h, newClassifier(w.used, retention, time.Now()), findings, time.Since(began))
 	t.Log("\n" + text)
 	summary := text[strings.LastIndex(strings.TrimSpace(text), "\n")+1:]
-	appendSummary(t, strings.TrimSpace(summary))
+	testkit.Summary(t, strings.TrimSpace(summary))
 	for i, f := range all {
 		if i == maxShownFindings {
 			t.Errorf("… and %d more findings", len(all)-i)
