@@ -212,6 +212,10 @@ const maxMediaExt = 8
 // goes: a message that arrives meanwhile may or may not be in it.
 func (c *Client) Export(ctx context.Context, sink ExportSink, opts ExportOptions) (ExportResult, error) {
 	var res ExportResult
+	// No import changes the imported conversations while they are read
+	// (their records' counts must match their messages).
+	c.historyMu.Lock()
+	defer c.historyMu.Unlock()
 	rec, err := c.accountRecord(ctx)
 	if err != nil {
 		return res, err

@@ -547,6 +547,7 @@ func readExport(src ExportSource, m *mergeState, put func(Write) error, progress
 		base     int // batches before it, for messages added to an existing import
 		messages int // lines read
 		files    int
+		added    int // messages new to the Store
 		keys     map[[2]int]bool // (batch, position) of the lines read
 	}
 	var imports []*importState
@@ -638,6 +639,7 @@ func readExport(src ExportSource, m *mergeState, put func(Write) error, progress
 			}
 		}
 		out.imported++
+		is.added++
 		return put(Write{importedMsgKey(ImportID(imp), batch, ei.Position), marshalJSON(rec)})
 	})
 	if err != nil {
@@ -723,9 +725,12 @@ func readExport(src ExportSource, m *mergeState, put func(Write) error, progress
 		}
 	}
 	for _, is := range imports {
-		if !is.existing {
+		switch {
+		case !is.existing:
 			out.imports++
-		} else {
+		case is.added == 0:
+			continue // nothing new: the record stays as it is
+		default:
 			is.rec.Batches += is.line.Batches
 		}
 		if err := put(Write{importKey(ImportID(is.rec.ID)), marshalJSON(is.rec)}); err != nil {
