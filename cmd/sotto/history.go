@@ -87,6 +87,9 @@ func (c *cli) importWhatsApp(ctx context.Context, args []string) error {
 		return err
 	}
 	defer done()
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return errorf("%s is a directory: give the chat's .txt in it, or the .zip WhatsApp made", path)
+	}
 	chat, err := whatsapp.ParseFile(path)
 	if err != nil {
 		return whatsappError(path, err)
@@ -97,9 +100,13 @@ func (c *cli) importWhatsApp(ctx context.Context, args []string) error {
 
 	contacts := map[string]client.AccountID{}
 	for _, m := range maps {
-		name, who, ok := strings.Cut(m, "=")
-		name, who = strings.TrimSpace(name), strings.TrimSpace(who)
-		if !ok || name == "" || who == "" {
+		// At the last "=": a name may hold one, a contact never does.
+		i := strings.LastIndex(m, "=")
+		if i < 0 {
+			return usageError{fmt.Sprintf("--map %q: want \"WhatsApp Name=@contact\"", m)}
+		}
+		name, who := strings.TrimSpace(m[:i]), strings.TrimSpace(m[i+1:])
+		if name == "" || who == "" {
 			return usageError{fmt.Sprintf("--map %q: want \"WhatsApp Name=@contact\"", m)}
 		}
 		if !slices.Contains(senders, name) {
