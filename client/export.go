@@ -178,8 +178,6 @@ const (
 	exportWallTime = "2006-01-02T15:04:05"
 )
 
-func statusName(s MessageStatus) string { return s.String() }
-
 func parseStatus(s string) (MessageStatus, bool) {
 	for st := StatusReceived; st <= StatusFailed; st++ {
 		if st.String() == s {
@@ -290,7 +288,7 @@ func (c *Client) Export(ctx context.Context, sink ExportSink, opts ExportOptions
 		}
 		appendLine(&lines, exMessage{Conversation: m.With.String(), ID: m.ID.String(), Direction: dir, Device: uint32(m.FromDevice),
 			SentAt: m.SentAt.UTC().Format(exportInstant), ReceivedAt: m.ReceivedAt.UTC().Format(exportInstant),
-			Status: statusName(m.Status), Kind: "text", Text: m.Text})
+			Status: m.Status.String(), Kind: "text", Text: m.Text})
 		res.Messages++
 		step()
 		return nil
@@ -436,31 +434,19 @@ func (w *exportWriter) file(name string, size int64, r io.Reader) {
 	if w.err != nil {
 		return
 	}
-	h := sha256.New()
-	cr := &countingReader{r: io.TeeReader(r, h)}
-	if err := w.sink.WriteFile(name, size, cr); err != nil {
+	hr := &hashingReader{r: r, h: sha256.New()}
+	if err := w.sink.WriteFile(name, size, hr); err != nil {
 		w.err = fmt.Errorf("write %s: %w", name, err)
 		return
 	}
-	if cr.n != size {
-		w.err = fmt.Errorf("write %s: %d bytes, not %d", name, cr.n, size)
+	if hr.n != size {
+		w.err = fmt.Errorf("write %s: %d bytes, not %d", name, hr.n, size)
 		return
 	}
 	w.bytes += size
 	if name != exportChecksums {
-		w.sums = append(w.sums, exChecksum{Name: name, Size: size, SHA256: hex.EncodeToString(h.Sum(nil))})
+		w.sums = append(w.sums, exChecksum{Name: name, Size: size, SHA256: hex.EncodeToString(hr.h.Sum(nil))})
 	}
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // hashingReader hashes and counts what passes through it.

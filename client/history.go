@@ -149,6 +149,8 @@ type ImportedMessage struct {
 	HasFile  bool
 	// Edited says the other app marked it edited.
 	Edited bool
+
+	file *storedFile // where the file is stored, for WriteImportedFile
 }
 
 // importRecord is an imported conversation, under import/<id>.
@@ -231,7 +233,7 @@ func (r *importedRecord) message(imp *Import) (ImportedMessage, error) {
 	m.Time = time.Unix(r.Time, 0).UTC()
 	m.Sender, m.Kind, m.Text, m.Attachment, m.Edited = r.Sender, r.Kind, r.Text, r.Attachment, r.Edited
 	if r.File != nil {
-		m.HasFile, m.FileSize = true, r.File.Size
+		m.HasFile, m.FileSize, m.file = true, r.File.Size, r.File
 	}
 	if r.Sender != "" {
 		m.Me = r.Sender == imp.Me
@@ -350,14 +352,18 @@ func (c *Client) ImportedWith(ctx context.Context, with AccountID) ([]ImportedMe
 // WriteImportedFile writes the stored file of an imported message to w,
 // one chunk at a time.
 func (c *Client) WriteImportedFile(ctx context.Context, m ImportedMessage, w io.Writer) error {
-	rec, _, err := findImported(ctx, c.store, m.Import, m.ID)
-	if err != nil {
-		return err
+	f := m.file
+	if f == nil { // a message not from ImportedMessages or ImportedWith
+		rec, _, err := findImported(ctx, c.store, m.Import, m.ID)
+		if err != nil {
+			return err
+		}
+		f = rec.File
 	}
-	if rec.File == nil {
-		return fmt.Errorf("client: the export held no file for %q", rec.Attachment)
+	if f == nil {
+		return fmt.Errorf("client: the export held no file for %q", m.Attachment)
 	}
-	return copyStoredFile(ctx, c.store, m.Import, m.ID, rec.File, w)
+	return copyStoredFile(ctx, c.store, m.Import, m.ID, f, w)
 }
 
 // copyStoredFile copies a stored file's chunks to w and checks its size
