@@ -547,7 +547,7 @@ func readExport(src ExportSource, m *mergeState, put func(Write) error, progress
 		base     int // batches before it, for messages added to an existing import
 		messages int // lines read
 		files    int
-		added    int // messages new to the Store
+		added    int             // messages new to the Store
 		keys     map[[2]int]bool // (batch, position) of the lines read
 	}
 	var imports []*importState
