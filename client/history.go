@@ -354,7 +354,7 @@ func (c *Client) ImportedWith(ctx context.Context, with AccountID) ([]ImportedMe
 func (c *Client) WriteImportedFile(ctx context.Context, m ImportedMessage, w io.Writer) error {
 	f := m.file
 	if f == nil { // a message not from ImportedMessages or ImportedWith
-		rec, _, err := findImported(ctx, c.store, m.Import, m.ID)
+		rec, err := findImported(ctx, c.store, m.Import, m.ID)
 		if err != nil {
 			return err
 		}
@@ -390,9 +390,8 @@ func copyStoredFile(ctx context.Context, st Store, imp ImportID, id MessageID, f
 
 // findImported looks an imported message up by id (a scan of its
 // conversation).
-func findImported(ctx context.Context, st Store, imp ImportID, id MessageID) (*importedRecord, string, error) {
+func findImported(ctx context.Context, st Store, imp ImportID, id MessageID) (*importedRecord, error) {
 	var found *importedRecord
-	var key string
 	errFound := errors.New("found")
 	err := st.Scan(ctx, prefixImportedMsg+imp.String()+"/", func(k string, v []byte) error {
 		var r importedRecord
@@ -400,18 +399,18 @@ func findImported(ctx context.Context, st Store, imp ImportID, id MessageID) (*i
 			return fmt.Errorf("stored imported message %s: %w", k, err)
 		}
 		if string(r.ID) == string(id[:]) {
-			found, key = &r, k
+			found = &r
 			return errFound
 		}
 		return nil
 	})
 	if found != nil {
-		return found, key, nil
+		return found, nil
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("client: %w", err)
+		return nil, fmt.Errorf("client: %w", err)
 	}
-	return nil, "", fmt.Errorf("client: no imported message %s in %s", id, imp)
+	return nil, fmt.Errorf("client: no imported message %s in %s", id, imp)
 }
 
 // StreamStore is a Store that also takes one atomic change as a stream of
