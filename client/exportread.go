@@ -41,6 +41,9 @@ const (
 	// one per imported file (a long chat with media has tens of
 	// thousands).
 	maxExportEntries = 1 << 20
+	// jsonlUnbounded: a .jsonl file is bounded line by line
+	// (maxExportLine), not as a whole; a history has no upper size.
+	jsonlUnbounded = 1 << 62
 )
 
 // ErrNotExport is wrapped by the errors of a file set that is not a Sotto
@@ -314,7 +317,7 @@ func strictJSON(b []byte, v any) error {
 // readLines calls fn with each line of a .jsonl file (without its
 // newline), and the line's number.
 func (r *exportReader) readLines(name string, fn func(n int, line []byte) error) error {
-	hr, done, err := r.open(name, 1<<62)
+	hr, done, err := r.open(name, jsonlUnbounded)
 	if err != nil {
 		return err
 	}
