@@ -331,3 +331,41 @@ func TestRestoreBesideOtherDevice(t *testing.T) {
 	expect("the restored phone", d, "to both", false)
 	expect("the laptop", laptop, "to both", false)
 }
+
+// TestRestoreOfRemovedDevice: a backup of a device that was removed from
+// the account meanwhile cannot bring it back, and says so.
+func TestRestoreOfRemovedDevice(t *testing.T) {
+	url := testserver.Start(t)
+	ctx := testContext(t)
+	phone := newAccount(t, url)
+	laptop := link(t, url, phone)
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var backup bytes.Buffer
+	if _, err := phone.Backup(ctx, &backup, []age.Recipient{id.Recipient()}, client.ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	phone.stop()
+	if err := laptop.RemoveDevice(ctx, phone.Device()); err != nil {
+		t.Fatal(err)
+	}
+	src, err := client.OpenBackup(bytes.NewReader(backup.Bytes()), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := client.Restore(ctx, src, client.RestoreOptions{Store: client.NewMemoryStore()}); !errors.Is(err, client.ErrOldDeviceGone) {
+		t.Fatalf("restore of a removed device: %v", err)
+	}
+	other, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.OpenBackup(bytes.NewReader(backup.Bytes()), other); !errors.Is(err, client.ErrBackupKey) {
+		t.Fatalf("another key: %v", err)
+	}
+	if _, err := client.OpenBackup(strings.NewReader("not a backup"), id); !errors.Is(err, client.ErrNotBackup) {
+		t.Fatalf("not a backup: %v", err)
+	}
+}
