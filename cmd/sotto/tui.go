@@ -92,6 +92,7 @@ type (
 		with     client.AccountID
 		msgs     []client.Message
 		imported []client.ImportedMessage
+		loaded   bool // imported was loaded (it is, once per contact)
 	}
 	overlayMsg  struct{ screen string }
 	approvedMsg struct{ err error }
@@ -156,10 +157,18 @@ func (m chat) loadContacts() tea.Cmd {
 }
 
 func (m chat) loadHistory(with client.AccountID) tea.Cmd {
+	// Decided here, in Update's goroutine, which owns the map.
+	_, have := m.imported[with]
+	have = have || m.imported == nil
 	return func() tea.Msg {
 		msgs, _ := m.cl.Messages(m.ctx, with)
+		if have {
+			return historyMsg{with: with, msgs: msgs}
+		}
+		// Imported history does not change while the screen is open
+		// (it can be long: read once, not on every message).
 		imported, _ := m.cl.ImportedWith(m.ctx, with)
-		return historyMsg{with, msgs, imported}
+		return historyMsg{with, msgs, imported, true}
 	}
 }
 
@@ -209,7 +218,7 @@ func (m chat) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case historyMsg:
 		m.msgs[msg.with] = msg.msgs
-		if m.imported != nil {
+		if msg.loaded {
 			m.imported[msg.with] = msg.imported
 		}
 		return m, m.markRead(msg.with)
