@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/sotto-chat/sotto/client"
 	"github.com/sotto-chat/sotto/client/sqlitestore"
 	"github.com/sotto-chat/sotto/client/whatsapp"
+	"github.com/sotto-chat/sotto/client/whatsapp/whatsapptest"
 	"github.com/sotto-chat/sotto/internal/testserver"
 )
 
@@ -187,7 +187,7 @@ func TestImportWhatsAppLonger(t *testing.T) {
 	url := testserver.Start(t)
 	ctx := testContext(t)
 	c := offline(t, url, client.NewMemoryStore())
-	full := syntheticExport(300)
+	full := whatsapptest.Synthetic(300)
 	lines := strings.SplitAfter(full, "\n")
 	// The first export ends at a message header.
 	cut := 0
@@ -423,7 +423,7 @@ func brokenZip(t *testing.T) []byte {
 	var b bytes.Buffer
 	zw := zip.NewWriter(&b)
 	w, _ := zw.Create("WhatsApp Chat with Dana.txt")
-	w.Write([]byte(syntheticExport(500) + "1/2/25, 9:00\u202fAM - Dana: photo.jpg (file attached)\n"))
+	w.Write([]byte(whatsapptest.Synthetic(500) + "1/2/25, 9:00\u202fAM - Dana: photo.jpg (file attached)\n"))
 	w, _ = zw.CreateHeader(&zip.FileHeader{Name: "photo.jpg", Method: zip.Store})
 	payload := bytes.Repeat([]byte("jpegdata"), 100_000)
 	w.Write(payload)
@@ -461,7 +461,7 @@ func TestImportWhatsAppStoreFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chat, err := whatsapp.Parse(strings.NewReader(syntheticExport(50)))
+	chat, err := whatsapp.Parse(strings.NewReader(whatsapptest.Synthetic(50)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -473,63 +473,13 @@ func TestImportWhatsAppStoreFails(t *testing.T) {
 	}
 }
 
-// syntheticExport builds an Android en-US export of n messages: texts of
-// mixed lengths, some of several lines, media, attachments, edits,
-// deletions and notices, from a few senders over about two years.
-func syntheticExport(n int) string {
-	r := rand.New(rand.NewPCG(1, 2))
-	senders := []string{"Dana Whitfield", "Luis Ortega", "Mei Tanaka", "Coach Ray - Trails", "+1 415 555 0100"}
-	words := strings.Fields("the trail was muddy but the view from the ridge made up for it 🥾 see you at seven bring water and a headlamp ok 👍 lol")
-	var b strings.Builder
-	b.Grow(n * 80)
-	at := time.Date(2022, 6, 2, 19, 18, 0, 0, time.UTC)
-	for i := range n {
-		at = at.Add(time.Duration(r.IntN(900)) * time.Second)
-		h := at.Hour() % 12
-		if h == 0 {
-			h = 12
-		}
-		ampm := "AM"
-		if at.Hour() >= 12 {
-			ampm = "PM"
-		}
-		fmt.Fprintf(&b, "%d/%d/%02d, %d:%02d\u202f%s - ", int(at.Month()), at.Day(), at.Year()%100, h, at.Minute(), ampm)
-		who := senders[r.IntN(len(senders))]
-		switch k := r.IntN(100); {
-		case k < 3:
-			fmt.Fprintf(&b, "%s added %s\n", who, senders[r.IntN(len(senders))])
-		case k < 8:
-			fmt.Fprintf(&b, "%s: <Media omitted>\n", who)
-		case k < 11:
-			fmt.Fprintf(&b, "%s: IMG-%s-WA%04d.jpg (file attached)\ncaption %d\n", who, at.Format("20060102"), i%10000, i)
-		case k < 13:
-			fmt.Fprintf(&b, "%s: This message was deleted\n", who)
-		case k < 23:
-			fmt.Fprintf(&b, "%s: Plan:\n3/14/24 finish reading\n\n- bring snacks %d\n", who, i)
-		default:
-			fmt.Fprintf(&b, "%s: ", who)
-			for w := range 1 + r.IntN(25) {
-				if w > 0 {
-					b.WriteByte(' ')
-				}
-				b.WriteString(words[r.IntN(len(words))])
-			}
-			if k > 97 {
-				b.WriteString(" <This message was edited>")
-			}
-			b.WriteByte('\n')
-		}
-	}
-	return b.String()
-}
-
 // BenchmarkImportWhatsApp100k imports a synthetic export of 100,000
 // messages end to end: parse the text, derive the ids, and store every
 // message in a fresh encrypted SQLite store, in one transaction.
 func BenchmarkImportWhatsApp100k(b *testing.B) {
 	const n = 100_000
 	url := testserver.Start(b)
-	text := syntheticExport(n)
+	text := whatsapptest.Synthetic(n)
 	b.SetBytes(int64(len(text)))
 	var total time.Duration
 	for b.Loop() {
@@ -563,7 +513,7 @@ func BenchmarkExportBackup100k(b *testing.B) {
 	url := testserver.Start(b)
 	ctx := context.Background()
 	c := offline(b, url, sqliteStore(b))
-	chat, err := whatsapp.Parse(strings.NewReader(syntheticExport(n)))
+	chat, err := whatsapp.Parse(strings.NewReader(whatsapptest.Synthetic(n)))
 	if err != nil {
 		b.Fatal(err)
 	}
