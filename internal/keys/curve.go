@@ -54,16 +54,11 @@ type PublicKey struct {
 // other type bytes and lengths, u ≥ 2²⁵⁵−19 (or the top bit set), points on
 // the quadratic twist, and points outside the prime-order subgroup.
 func ParsePublicKey(b []byte) (PublicKey, error) {
-	if len(b) == 0 {
-		return PublicKey{}, fmt.Errorf("%w: empty", ErrKeyLength)
+	u, err := uOf(b)
+	if err != nil {
+		return PublicKey{}, err
 	}
-	if b[0] != TypeDJB {
-		return PublicKey{}, fmt.Errorf("%w: 0x%02x", ErrKeyType, b[0])
-	}
-	if len(b) != PublicKeySize {
-		return PublicKey{}, fmt.Errorf("%w: %d bytes", ErrKeyLength, len(b))
-	}
-	return PublicKeyFromU(b[1:])
+	return PublicKeyFromU(u)
 }
 
 // ParseStoredPublicKey decodes a public key that this program validated
@@ -74,31 +69,28 @@ func ParsePublicKey(b []byte) (PublicKey, error) {
 // would otherwise be paid for every key of a session on every message.
 // Never use it for bytes from the network.
 func ParseStoredPublicKey(b []byte) (PublicKey, error) {
-	if len(b) == 0 {
-		return PublicKey{}, fmt.Errorf("%w: empty", ErrKeyLength)
-	}
-	if b[0] != TypeDJB {
-		return PublicKey{}, fmt.Errorf("%w: 0x%02x", ErrKeyType, b[0])
-	}
-	if len(b) != PublicKeySize {
-		return PublicKey{}, fmt.Errorf("%w: %d bytes", ErrKeyLength, len(b))
-	}
-	u := b[1:]
-	if u[31]&0x80 != 0 {
-		return PublicKey{}, ErrNonCanonical
-	}
-	var fu field.Element
-	if _, err := fu.SetBytes(u); err != nil || !equalBytes(fu.Bytes(), u) {
-		return PublicKey{}, ErrNonCanonical
-	}
-	k, err := ecdh.X25519().NewPublicKey(u)
+	u, err := uOf(b)
 	if err != nil {
-		return PublicKey{}, fmt.Errorf("keys: %w", err)
+		return PublicKey{}, err
 	}
-	var p PublicKey
-	copy(p.u[:], u)
-	p.k = k
-	return p, nil
+	if _, err := canonicalU(u); err != nil {
+		return PublicKey{}, err
+	}
+	return publicKey(u)
+}
+
+// uOf checks a libsignal public key's type byte and length and returns
+// its u-coordinate.
+func uOf(b []byte) ([]byte, error) {
+	switch {
+	case len(b) == 0:
+		return nil, fmt.Errorf("%w: empty", ErrKeyLength)
+	case b[0] != TypeDJB:
+		return nil, fmt.Errorf("%w: 0x%02x", ErrKeyType, b[0])
+	case len(b) != PublicKeySize:
+		return nil, fmt.Errorf("%w: %d bytes", ErrKeyLength, len(b))
+	}
+	return b[1:], nil
 }
 
 // PublicKeyFromU is [ParsePublicKey] for a bare 32-byte u-coordinate, as it
@@ -110,6 +102,11 @@ func PublicKeyFromU(u []byte) (PublicKey, error) {
 	if err := checkPrimeOrder(u); err != nil {
 		return PublicKey{}, err
 	}
+	return publicKey(u)
+}
+
+// publicKey makes the PublicKey of a checked u-coordinate.
+func publicKey(u []byte) (PublicKey, error) {
 	k, err := ecdh.X25519().NewPublicKey(u)
 	if err != nil {
 		return PublicKey{}, fmt.Errorf("keys: %w", err)
@@ -120,6 +117,19 @@ func PublicKeyFromU(u []byte) (PublicKey, error) {
 	return p, nil
 }
 
+// canonicalU decodes u as a field element, refusing u ≥ 2²⁵⁵−19 and the
+// top bit set.
+func canonicalU(u []byte) (*field.Element, error) {
+	var fu field.Element
+	if _, err := fu.SetBytes(u); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNonCanonical, err)
+	}
+	if u[31]&0x80 != 0 || !equalBytes(fu.Bytes(), u) {
+		return nil, ErrNonCanonical
+	}
+	return &fu, nil
+}
+
 // lMinusOne is ℓ−1 in little-endian, where ℓ is the order of Curve25519's
 // prime-order subgroup.
 const lMinusOne = "\xec\xd3\xf5\x5c\x1a\x63\x12\x58\xd6\x9c\xf7\xa2\xde\xf9\xde\x14" +
@@ -128,14 +138,11 @@ const lMinusOne = "\xec\xd3\xf5\x5c\x1a\x63\x12\x58\xd6\x9c\xf7\xa2\xde\xf9\xde\
 // checkPrimeOrder maps u to the birationally equivalent Edwards point and
 // checks that u is canonical, on the curve, and that ℓ·P is the identity.
 func checkPrimeOrder(u []byte) error {
-	var fu field.Element
-	if _, err := fu.SetBytes(u); err != nil {
-		return fmt.Errorf("%w: %v", ErrNonCanonical, err)
+	fu, err := canonicalU(u)
+	if err != nil {
+		return err
 	}
-	if u[31]&0x80 != 0 || !equalBytes(fu.Bytes(), u) {
-		return ErrNonCanonical
-	}
-	p, err := montgomeryToEdwards(&fu, 0)
+	p, err := montgomeryToEdwards(fu, 0)
 	if err != nil {
 		return err
 	}
