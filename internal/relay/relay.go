@@ -307,12 +307,15 @@ func (r *Relay) pingLoop() {
 			r.workers.trim()
 		}
 		now := r.now()
+		// The watchdog runs on the real clock: a test's clock (Config.Now)
+		// moves pings and expiry, not how long a request has really run.
+		wall := time.Now().UnixNano()
 		due, dead, stuck = due[:0], dead[:0], stuck[:0]
 		r.mu.Lock()
 		for c := range r.conns {
 			sent := c.pingSent.Load()
 			switch {
-			case c.stuck(now.UnixNano(), r.cfg.HandlerTimeout):
+			case c.stuck(wall, r.cfg.HandlerTimeout):
 				stuck = append(stuck, c)
 			case sent != 0 && now.UnixNano()-sent > int64(r.cfg.PingTimeout):
 				dead = append(dead, c)
