@@ -15,6 +15,7 @@ import (
 	"github.com/sotto-chat/sotto/internal/certs"
 	"github.com/sotto-chat/sotto/internal/sealed"
 	"github.com/sotto-chat/sotto/internal/store"
+	"github.com/sotto-chat/sotto/internal/testkit"
 	"github.com/sotto-chat/sotto/internal/testserver"
 	"github.com/sotto-chat/sotto/internal/wire/wirepb"
 	"github.com/sotto-chat/sotto/internal/wsclient"
@@ -209,4 +210,5 @@ func TestHostileSenders(t *testing.T) {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t.Fatal("ran out of time")
 	}
+	testkit.Summary(t, "hostile senders: replayed, reflected, tokenless, wrong-token, forged- and expired-certificate messages shown = 0")
 }

@@ -2,11 +2,13 @@ package client_test
 
 import (
 	"crypto/rand"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/sotto-chat/sotto/client"
 	"github.com/sotto-chat/sotto/internal/store"
+	"github.com/sotto-chat/sotto/internal/testkit"
 	"github.com/sotto-chat/sotto/internal/testserver"
 )
 
@@ -58,7 +60,9 @@ func TestSilentReceiptProbing(t *testing.T) {
 		}
 	}
 	none[client.ReceiptEvent](t, alice, 200*time.Millisecond) // answers, if any, have left by now
-	if n := held(mallory); n != 0 {
+	n := held(mallory)
+	testkit.Summary(t, fmt.Sprintf("silent-receipt probe: %d receipts for unknown ids from a stranger, answers = %d", probeReceipts, n))
+	if n != 0 {
 		t.Fatalf("Mallory's mailbox holds %d envelopes after the probe, want 0", n)
 	}
 }
