@@ -196,6 +196,33 @@ type Mailboxes interface {
 	Expire(ctx context.Context, today Day) (int, error)
 }
 
+// AsyncMailboxes are mailboxes that take a change without a goroutine
+// waiting for its commit: the relay then handles a Send or an Ack on the
+// goroutine that read it and answers from done, instead of holding a
+// goroutine per request through the fsync. Changes queued one after
+// another from one goroutine commit in that order.
+type AsyncMailboxes interface {
+	// AppendAsync is Append that returns once the change is queued
+	// (waiting only while the store's queue is full, or until ctx ends).
+	// done is called once with Append's outcome, the envelopes' IDs set,
+	// when they are durable or refused. done may run on the store's
+	// writer: it must not block, nor call the store.
+	AppendAsync(ctx context.Context, envs []*Envelope, done func(error))
+	// AckAsync is Ack without the wait, as AppendAsync is Append's; done
+	// may be nil, and is held to the same rules.
+	AckAsync(ctx context.Context, id AccountID, dev DeviceID, ids []EnvelopeID, done func(error))
+}
+
+// AsyncOf returns the store's mailboxes as AsyncMailboxes, or nil when,
+// as configured, every change of the store waits for its commit. A store
+// offers them with a method AsyncMailboxes() AsyncMailboxes.
+func AsyncOf(s Store) AsyncMailboxes {
+	if a, ok := s.(interface{ AsyncMailboxes() AsyncMailboxes }); ok {
+		return a.AsyncMailboxes()
+	}
+	return nil
+}
+
 // Limits bound what one account or device can make the store hold. The
 // server sets them; implementations enforce them atomically.
 type Limits struct {

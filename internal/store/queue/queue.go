@@ -303,7 +303,7 @@ func (q *Queue) Err() error {
 // AddBox makes an empty mailbox for a new device. It is not durable by
 // itself: the device list is its owner's, given again to Open.
 func (q *Queue) AddBox(ctx context.Context, b Box) error {
-	return q.submit(ctx, &op{fn: func(g *group) error {
+	return q.wait(ctx, &op{fn: func(g *group) error {
 		// A device added again continues its predecessor's counter.
 		next := uint64(1)
 		v, closer, err := g.batch.Get(counterKey(b))
@@ -337,7 +337,7 @@ func (q *Queue) addBox(b Box, next uint64) {
 
 // RemoveBox deletes a device's mailbox with its envelopes.
 func (q *Queue) RemoveBox(ctx context.Context, b Box) error {
-	return q.submit(ctx, &op{fn: func(g *group) error {
+	return q.wait(ctx, &op{fn: func(g *group) error {
 		q.mu.Lock()
 		if devs := q.boxes[b.Account]; devs != nil {
 			delete(devs, b.Device)
@@ -352,7 +352,7 @@ func (q *Queue) RemoveBox(ctx context.Context, b Box) error {
 
 // RemoveAccount deletes the mailboxes of all the account's devices.
 func (q *Queue) RemoveAccount(ctx context.Context, id store.AccountID) error {
-	return q.submit(ctx, &op{fn: func(g *group) error {
+	return q.wait(ctx, &op{fn: func(g *group) error {
 		q.mu.Lock()
 		delete(q.boxes, id)
 		q.mu.Unlock()
@@ -368,19 +368,33 @@ func (q *Queue) RemoveAccount(ctx context.Context, id store.AccountID) error {
 // ErrNotFound if a device has no mailbox, ErrMailboxFull if a mailbox
 // would exceed the limit.
 func (q *Queue) Append(ctx context.Context, envs []*store.Envelope) error {
+	ch := make(chan error, 1)
+	q.AppendAsync(ctx, envs, func(err error) { ch <- err })
+	return <-ch
+}
+
+// AppendAsync is Append without the wait: it queues the change (waiting
+// only while the writer's queue is full, or until ctx ends) and returns.
+// done is called once with Append's outcome, the envelopes' ids set,
+// from the writer once the commit is durable, or at once if the change
+// could not be queued. done runs on the writer: it must not block, nor
+// call the queue.
+func (q *Queue) AppendAsync(ctx context.Context, envs []*store.Envelope, done func(error)) {
 	if len(envs) == 0 {
-		return nil
+		done(nil)
+		return
 	}
 	mbs, err := check.Append(envs)
 	if err != nil {
-		return fmt.Errorf("append: %w", err)
+		done(fmt.Errorf("append: %w", err))
+		return
 	}
 	size := 0
 	for _, e := range envs {
 		size += len(e.Content)
 	}
 	ids := make([]uint64, len(mbs))
-	err = q.submit(ctx, &op{size: size, fn: func(g *group) error {
+	q.submit(ctx, &op{size: size, fn: func(g *group) error {
 		// Check every mailbox before writing any.
 		q.mu.Lock()
 		sts := make([]*box, len(mbs))
@@ -429,16 +443,18 @@ func (q *Queue) Append(ctx context.Context, envs []*store.Envelope) error {
 			}
 		}
 		return nil
-	}})
-	if err != nil {
-		return fmt.Errorf("append: %w", err)
-	}
-	for i, mb := range mbs {
-		for j, e := range mb.Envs {
-			e.ID = store.EnvelopeID(ids[i] + uint64(j))
+	}, finish: func(err error) {
+		if err != nil {
+			done(fmt.Errorf("append: %w", err))
+			return
 		}
-	}
-	return nil
+		for i, mb := range mbs {
+			for j, e := range mb.Envs {
+				e.ID = store.EnvelopeID(ids[i] + uint64(j))
+			}
+		}
+		done(nil)
+	}})
 }
 
 // Read returns up to limit envelopes of the device's mailbox with ids
@@ -504,25 +520,40 @@ func (q *Queue) exists(b Box) error {
 // Ack deletes the device's envelopes with these ids; unknown ids are
 // ignored. ErrNotFound without the mailbox.
 func (q *Queue) Ack(ctx context.Context, id store.AccountID, dev store.DeviceID, ids []store.EnvelopeID) error {
+	ch := make(chan error, 1)
+	q.AckAsync(ctx, id, dev, ids, func(err error) { ch <- err })
+	return <-ch
+}
+
+// AckAsync is Ack without the wait, as AppendAsync is Append's; done may
+// be nil. An ack is not fsynced by itself (see commit): done hears of it
+// once it is written.
+func (q *Queue) AckAsync(ctx context.Context, id store.AccountID, dev store.DeviceID, ids []store.EnvelopeID, done func(error)) {
+	if done == nil {
+		done = func(error) {}
+	}
 	b := Box{id, dev}
 	if err := q.exists(b); err != nil {
-		return fmt.Errorf("ack: %w", err)
+		done(fmt.Errorf("ack: %w", err))
+		return
 	}
 	if len(ids) == 0 {
-		return nil
+		done(nil)
+		return
 	}
 	keys := make([][]byte, len(ids))
 	for i, eid := range ids {
 		keys[i] = envKey(b, uint64(eid))
 	}
-	err := q.submit(ctx, &op{lazy: true, fn: func(g *group) error {
+	q.submit(ctx, &op{lazy: true, fn: func(g *group) error {
 		_, err := g.delete(q, keys)
 		return err
+	}, finish: func(err error) {
+		if err != nil {
+			err = fmt.Errorf("ack: %w", err)
+		}
+		done(err)
 	}})
-	if err != nil {
-		return fmt.Errorf("ack: %w", err)
-	}
-	return nil
 }
 
 // Expire deletes every envelope whose expiry day is before today and
@@ -544,7 +575,7 @@ func (q *Queue) Expire(ctx context.Context, today store.Day) (int, error) {
 	var keys [][]byte
 	flush := func() error {
 		var n int
-		err := q.submit(ctx, &op{lazy: true, fn: func(g *group) (err error) {
+		err := q.wait(ctx, &op{lazy: true, fn: func(g *group) (err error) {
 			n, err = g.delete(q, keys)
 			return err
 		}})
@@ -579,10 +610,10 @@ func (q *Queue) Expire(ctx context.Context, today store.Day) (int, error) {
 
 // op is one change, run by the writer inside a group.
 type op struct {
-	size int  // envelope bytes written, for batch sizing
-	lazy bool // a deletion that may commit without an fsync (see commit)
-	fn   func(*group) error
-	done chan error
+	size   int  // envelope bytes written, for batch sizing
+	lazy   bool // a deletion that may commit without an fsync (see commit)
+	fn     func(*group) error
+	finish func(error) // told the outcome, once; on the writer
 }
 
 // group is the batch the writer is gathering.
@@ -626,29 +657,41 @@ func (g *group) delete(q *Queue, keys [][]byte) (int, error) {
 	return n, nil
 }
 
-func (q *Queue) submit(ctx context.Context, o *op) error {
+// wait runs a change and returns its outcome.
+func (q *Queue) wait(ctx context.Context, o *op) error {
+	ch := make(chan error, 1)
+	o.finish = func(err error) { ch <- err }
+	q.submit(ctx, o)
+	return <-ch
+}
+
+// submit queues a change for the writer, waiting while the queue is full;
+// a change it cannot queue (ctx ended, the queue closed or broken) is
+// finished at once with the reason. Once queued, a change runs and is
+// finished by the writer even if ctx ends, so that an error always means
+// nothing was written.
+func (q *Queue) submit(ctx context.Context, o *op) {
 	if err := ctx.Err(); err != nil {
-		return err
+		o.finish(err)
+		return
 	}
 	if p := q.broken.Load(); p != nil {
-		return *p
+		o.finish(*p)
+		return
 	}
-	o.done = make(chan error, 1)
 	q.opsMu.RLock()
 	if q.shut {
 		q.opsMu.RUnlock()
-		return ErrClosed
+		o.finish(ErrClosed)
+		return
 	}
 	select {
 	case q.ops <- o:
 		q.opsMu.RUnlock()
 	case <-ctx.Done():
 		q.opsMu.RUnlock()
-		return ctx.Err()
+		o.finish(ctx.Err())
 	}
-	// Once queued, a change runs: the caller waits for its outcome even
-	// if its context ends, so that an error means nothing was written.
-	return <-o.done
 }
 
 func (q *Queue) run() {
@@ -669,7 +712,7 @@ func (q *Queue) run() {
 func (q *Queue) commit(ops []*op) {
 	if p := q.broken.Load(); p != nil {
 		for _, o := range ops {
-			o.done <- *p
+			o.finish(*p)
 		}
 		return
 	}
@@ -702,7 +745,7 @@ func (q *Queue) commit(ops []*op) {
 		q.broken.Store(&err)
 		q.log.Error("mailbox commit failed; refusing further changes", "err", err)
 		for _, o := range ops {
-			o.done <- err
+			o.finish(err)
 		}
 		return
 	}
@@ -714,7 +757,7 @@ func (q *Queue) commit(ops []*op) {
 	}
 	q.mu.Unlock()
 	for i, o := range ops {
-		o.done <- errs[i]
+		o.finish(errs[i])
 	}
 }
 

@@ -131,6 +131,15 @@ func (s *Store) Append(ctx context.Context, envs []*store.Envelope) error {
 	return s.appendTable(ctx, envs)
 }
 
+// AsyncMailboxes returns the mailbox queue, which takes changes without
+// waiting (store.AsyncOf); nil with the mailboxes in the database.
+func (s *Store) AsyncMailboxes() store.AsyncMailboxes {
+	if s.q == nil {
+		return nil
+	}
+	return s.q
+}
+
 // Read returns up to limit envelopes of the device's mailbox with ids
 // above after, in id order; ErrNotFound without the device.
 func (s *Store) Read(ctx context.Context, id store.AccountID, dev store.DeviceID, after store.EnvelopeID, limit int) ([]store.Envelope, error) {

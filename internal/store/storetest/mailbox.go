@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -340,5 +341,115 @@ func testAppendConcurrent(t *testing.T, open Opener) {
 	}
 	if n := len(readIDs(t, s, id, 2)); n != goroutines*(appends/2) {
 		t.Errorf("device 2 holds %d envelopes, want %d", n, goroutines*(appends/2))
+	}
+}
+
+// testAsyncMailboxes checks AppendAsync and AckAsync against what Append
+// and Ack promise, for stores that offer them.
+func testAsyncMailboxes(t *testing.T, open Opener) {
+	s := open(t, store.Limits{MaxDevices: 4, MaxOneTimePreKeys: 10, MaxMailbox: 300})
+	as := store.AsyncOf(s)
+	if as == nil {
+		t.Skipf("%T waits for every change, as configured (no store.AsyncMailboxes)", s)
+	}
+	ctx := t.Context()
+	id := newAccount(t, s, 1)
+
+	// outcomes collects each done call, failing on a second one.
+	type outcome struct {
+		mu    sync.Mutex
+		calls int
+		err   error
+		ch    chan struct{}
+	}
+	newOutcome := func() *outcome { return &outcome{ch: make(chan struct{})} }
+	doneOf := func(o *outcome) func(error) {
+		return func(err error) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			o.calls++
+			if o.calls == 1 {
+				o.err = err
+				close(o.ch)
+			}
+		}
+	}
+	wait := func(o *outcome) error {
+		t.Helper()
+		<-o.ch
+		return o.err
+	}
+
+	// Queued one after another without waiting, the appends commit in
+	// that order: ids increase with the order of the calls.
+	const n = 200
+	envs := make([]*store.Envelope, n)
+	outs := make([]*outcome, n)
+	for i := range n {
+		envs[i] = envelope(id, 1, fmt.Sprintf("async %d", i), day+30)
+		outs[i] = newOutcome()
+		as.AppendAsync(ctx, []*store.Envelope{envs[i]}, doneOf(outs[i]))
+	}
+	var ids []store.EnvelopeID
+	for i := range n {
+		must(t, "AppendAsync", wait(outs[i]))
+		ids = append(ids, envs[i].ID)
+	}
+	if !slices.IsSorted(ids) || !distinct(ids) || ids[0] == 0 {
+		t.Fatalf("ids of appends queued in order: %v", ids)
+	}
+	if got := readIDs(t, s, id, 1); !equalSlices(got, ids) {
+		t.Fatalf("Read after AppendAsync: %d ids, want %d", len(got), len(ids))
+	}
+
+	// Refusals come through done, with nothing stored.
+	o := newOutcome()
+	as.AppendAsync(ctx, []*store.Envelope{envelope(id, 9, "no such device", day+30)}, doneOf(o))
+	wantErr(t, "AppendAsync to an unknown device", wait(o), store.ErrNotFound)
+	over := make([]*store.Envelope, 101)
+	for i := range over {
+		over[i] = envelope(id, 1, "over", day+30)
+	}
+	o = newOutcome()
+	as.AppendAsync(ctx, over, doneOf(o))
+	wantErr(t, "AppendAsync past the mailbox limit", wait(o), store.ErrMailboxFull)
+	for _, e := range over {
+		if e.ID != 0 {
+			t.Fatalf("a refused AppendAsync set id %d", e.ID)
+		}
+	}
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	o = newOutcome()
+	as.AppendAsync(ended, []*store.Envelope{envelope(id, 1, "too late", day+30)}, doneOf(o))
+	wantErr(t, "AppendAsync with an ended context", wait(o), context.Canceled)
+	if got := readIDs(t, s, id, 1); len(got) != n {
+		t.Fatalf("refused AppendAsyncs stored something: %d envelopes, want %d", len(got), n)
+	}
+
+	// Acks: with done, and without (then the next change, queued after
+	// it, commits after it).
+	o = newOutcome()
+	as.AckAsync(ctx, id, 1, ids[:100], doneOf(o))
+	must(t, "AckAsync", wait(o))
+	as.AckAsync(ctx, id, 1, ids[100:150], nil)
+	o = newOutcome()
+	as.AckAsync(ctx, id, 1, ids[150:151], doneOf(o))
+	must(t, "AckAsync", wait(o))
+	if got := readIDs(t, s, id, 1); !equalSlices(got, ids[151:]) {
+		t.Fatalf("after AckAsync: %d envelopes, want %d", len(got), len(ids[151:]))
+	}
+	o = newOutcome()
+	as.AckAsync(ctx, id, 7, ids, doneOf(o))
+	wantErr(t, "AckAsync on an unknown device", wait(o), store.ErrNotFound)
+
+	// Every done was called once.
+	for i, o := range outs {
+		o.mu.Lock()
+		calls := o.calls
+		o.mu.Unlock()
+		if calls != 1 {
+			t.Fatalf("append %d: done called %d times", i, calls)
+		}
 	}
 }

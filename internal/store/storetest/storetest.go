@@ -16,6 +16,10 @@
 //     after the device is removed and a device with the same id added.
 //   - Append sets IDs only when it succeeds.
 //   - Stores copy the byte slices they are given and return fresh ones.
+//   - A store that implements store.AsyncMailboxes calls done exactly once
+//     for every change, with the outcome the waiting method would return;
+//     changes queued one after another from one goroutine commit in that
+//     order.
 package storetest
 
 import (
@@ -67,6 +71,7 @@ func Run(t *testing.T, open Opener) {
 		{"MaxMailbox", testMaxMailbox},
 		{"Expire", testExpire},
 		{"AppendConcurrent", testAppendConcurrent},
+		{"AsyncMailboxes", testAsyncMailboxes},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })

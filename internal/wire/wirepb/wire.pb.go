@@ -654,7 +654,8 @@ type Request_SendMulti struct {
 }
 
 type Request_Ack struct {
-	// authenticated → OK (unknown ids are ignored: acks may repeat).
+	// authenticated → OK (unknown ids are ignored: acks may repeat); no
+	// response at all when Ack.quiet is set and the ack is carried out.
 	Ack *Ack `protobuf:"bytes,11,opt,name=ack,proto3,oneof"`
 }
 
@@ -2600,7 +2601,15 @@ func (x *SendMulti) GetEphemeral() bool {
 type Ack struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// ids are envelope ids, each non-zero; 1 to 1,024 of them.
-	Ids           []uint64 `protobuf:"varint,1,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	Ids []uint64 `protobuf:"varint,1,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	// quiet asks for no response when the ack is carried out, as a push is
+	// acknowledged in Signal's protocol: a device acks every push, and an
+	// answer it has no use for would cost a frame each way. An ack the
+	// server refuses (a malformed frame, an unauthenticated connection) is
+	// still answered with its error. A quiet ack that the store fails to
+	// carry out is not answered either: its envelopes are pushed again on
+	// the next connection, as after any lost ack.
+	Quiet         bool `protobuf:"varint,2,opt,name=quiet,proto3" json:"quiet,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2640,6 +2649,13 @@ func (x *Ack) GetIds() []uint64 {
 		return x.Ids
 	}
 	return nil
+}
+
+func (x *Ack) GetQuiet() bool {
+	if x != nil {
+		return x.Quiet
+	}
+	return false
 }
 
 // Envelopes are envelopes from the device's mailbox (a push), in mailbox
@@ -4119,9 +4135,10 @@ const file_sotto_wire_v1_wire_proto_rawDesc = "" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x1d\n" +
 	"\n" +
 	"access_key\x18\x02 \x01(\fR\taccessKey\x12\x1c\n" +
-	"\tephemeral\x18\x03 \x01(\bR\tephemeral\"\x17\n" +
+	"\tephemeral\x18\x03 \x01(\bR\tephemeral\"-\n" +
 	"\x03Ack\x12\x10\n" +
-	"\x03ids\x18\x01 \x03(\x04R\x03ids\"B\n" +
+	"\x03ids\x18\x01 \x03(\x04R\x03ids\x12\x14\n" +
+	"\x05quiet\x18\x02 \x01(\bR\x05quiet\"B\n" +
 	"\tEnvelopes\x125\n" +
 	"\tenvelopes\x18\x01 \x03(\v2\x17.sotto.wire.v1.EnvelopeR\tenvelopes\"4\n" +
 	"\bEnvelope\x12\x0e\n" +
