@@ -18,6 +18,10 @@ const receiptQueue = 64
 // stop (so that stopping waits for the queued ones at most this long).
 const receiptTimeout = 10 * time.Second
 
+// ackTimeout bounds sending the last gathered ack after Run was told to
+// stop: one frame on an open connection takes milliseconds.
+const ackTimeout = 2 * time.Second
+
 // receiptJob is a receipt to send.
 type receiptJob struct {
 	to  AccountID

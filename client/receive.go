@@ -17,6 +17,7 @@ import (
 	"github.com/sotto-chat/sotto/internal/ratchet"
 	"github.com/sotto-chat/sotto/internal/sealed"
 	"github.com/sotto-chat/sotto/internal/session"
+	"github.com/sotto-chat/sotto/internal/wire"
 	"github.com/sotto-chat/sotto/internal/wire/wirepb"
 	"github.com/sotto-chat/sotto/internal/wsclient"
 )
@@ -111,21 +112,88 @@ func (c *Client) session(ctx context.Context, connected *bool) error {
 		}
 	}()
 	defer func() { close(receipts); <-sent }()
+	acks := newAcker(conn)
+	defer acks.stop(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-conn.Done():
 			return conn.Err()
+		case <-acks.due():
+			if err := acks.flush(ctx); err != nil {
+				return err
+			}
 		case p := <-conn.Pushes():
-			if err := c.handlePush(ctx, conn, p, receipts); err != nil {
+			if err := c.handlePush(ctx, acks, p, receipts); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-func (c *Client) handlePush(ctx context.Context, conn *wsclient.Conn, p *wirepb.Push, receipts chan<- receiptJob) error {
+// acker gathers the ids of the envelopes received and stored, and acks
+// them in one quiet Ack wire.AckDelay after the first (sooner when many
+// wait, or the mailbox is drained). Quiet, and not waited for: the answer
+// would come behind the pushes the receiving goroutine has yet to read,
+// and a lost ack only means the envelopes come again.
+type acker struct {
+	conn  *wsclient.Conn
+	ids   []uint64
+	timer *time.Timer
+}
+
+func newAcker(conn *wsclient.Conn) *acker {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &acker{conn: conn, timer: t}
+}
+
+// due fires when the gathered ids are due to be acked.
+func (a *acker) due() <-chan time.Time { return a.timer.C }
+
+// add gathers ids, acking at once when a full Ack's worth waits.
+func (a *acker) add(ctx context.Context, ids []uint64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if len(a.ids) == 0 {
+		a.timer.Reset(wire.AckDelay)
+	}
+	a.ids = append(a.ids, ids...)
+	if len(a.ids) > wire.MaxAckIDs-wire.MaxEnvelopesPerPush {
+		return a.flush(ctx)
+	}
+	return nil
+}
+
+// flush acks what is gathered.
+func (a *acker) flush(ctx context.Context) error {
+	a.timer.Stop()
+	if len(a.ids) == 0 {
+		return nil
+	}
+	ids := a.ids
+	a.ids = nil
+	if err := a.conn.Post(ctx, &wirepb.Ack{Ids: ids, Quiet: true}); err != nil {
+		return fmt.Errorf("client: ack: %w", err)
+	}
+	return nil
+}
+
+// stop acks what is gathered as receiving ends, if the connection still
+// takes it (within ackTimeout when ctx has ended).
+func (a *acker) stop(ctx context.Context) {
+	a.timer.Stop()
+	if len(a.ids) == 0 {
+		return
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ackTimeout)
+	defer cancel()
+	_ = a.flush(fctx) // the envelopes come again if it fails
+}
+
+func (c *Client) handlePush(ctx context.Context, acks *acker, p *wirepb.Push, receipts chan<- receiptJob) error {
 	switch b := p.GetBody().(type) {
 	case *wirepb.Push_Envelopes:
 		var ids []uint64
@@ -136,12 +204,8 @@ func (c *Client) handlePush(ctx context.Context, conn *wsclient.Conn, p *wirepb.
 			}
 			ids = append(ids, e.GetId())
 		}
-		if len(ids) > 0 {
-			// Not waiting for the answer: this goroutine reads the
-			// pushes it would come behind.
-			if err := conn.Post(ctx, &wirepb.Ack{Ids: ids}); err != nil {
-				return fmt.Errorf("client: ack: %w", err)
-			}
+		if err := acks.add(ctx, ids); err != nil {
+			return err
 		}
 		for to, ids := range delivered {
 			select {
@@ -154,6 +218,11 @@ func (c *Client) handlePush(ctx context.Context, conn *wsclient.Conn, p *wirepb.
 			return err
 		}
 	case *wirepb.Push_QueueEmpty:
+		// Acked before it is told: a caller that stops once the
+		// mailbox is drained leaves nothing to come again.
+		if err := acks.flush(ctx); err != nil {
+			return err
+		}
 		c.emit(ctx, DrainedEvent{})
 	case *wirepb.Push_PrekeysLow:
 		go func() {

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"net/netip"
+	"os"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,12 +119,15 @@ type pair struct {
 	total                int            // messages to send
 	sentAt               []atomic.Int64 // per message: 1 + ns since start when sent, 0 before
 	next                 atomic.Int64   // next message (throughput)
+	tracing              bool           // -trace: keep sentOf
 
 	mu           sync.Mutex // guards the latencies
 	sendLat      []time.Duration
 	deliveryLat  []time.Duration
-	cycles       []int // per pool slot, copies received (receiver goroutine only)
-	ackRetries   int   // acker goroutine only
+	sentOf       []time.Duration // with -trace: each deliveryLat's send time since start
+	cycles       []int           // per pool slot, copies received (receiver goroutine only)
+	ackRetries   int             // acker goroutine only
+	lastAckID    atomic.Uint64   // the highest id acked
 	firstFailure error
 }
 
@@ -332,9 +339,10 @@ func (b *bench) timed(ctx context.Context, pairs []*pair, scenario string, perPa
 		p.total = perPair
 		p.sentAt = make([]atomic.Int64, perPair)
 		p.next.Store(0)
-		p.sendLat, p.deliveryLat = nil, nil
+		p.sendLat, p.deliveryLat, p.sentOf = nil, nil, nil
 		clear(p.cycles)
 		p.ackRetries, p.firstFailure = 0, nil
+		p.tracing = o.Trace != ""
 	}
 	var err error
 	res := &result{EnvelopeBytes: envSize}
@@ -394,6 +402,19 @@ func (b *bench) timed(ctx context.Context, pairs []*pair, scenario string, perPa
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// The acks were quiet: the run ends when the server has carried them
+	// out (the acker goroutines are idle now: everything sent is acked).
+	for _, p := range pairs {
+		if err := p.confirmAck(ctx); err != nil && ctx.Err() == nil {
+			c.errors.Add(1)
+			if p.firstFailure == nil {
+				p.firstFailure = fmt.Errorf("confirm acks: %w", err)
+			}
+		}
+	}
+	if c.acked.Load() == c.sent.Load() {
+		c.lastAck.Store(int64(time.Since(start)))
+	}
 	if after, err := usage(pid); pid != 0 && uerr == nil && err == nil && c.acked.Load() > 0 {
 		n := float64(c.acked.Load())
 		res.ServerPID = pid
@@ -422,6 +443,11 @@ func (b *bench) timed(ctx context.Context, pairs []*pair, scenario string, perPa
 		res.Retries += int64(p.ackRetries)
 		if p.firstFailure != nil && err == nil {
 			err = fmt.Errorf("pair %d: %w", p.idx, p.firstFailure)
+		}
+	}
+	if o.Trace != "" {
+		if werr := writeTrace(o.Trace, pairs); werr != nil && err == nil {
+			err = werr
 		}
 	}
 	res.P50, res.P99, res.Max = latencies(sendLat)
@@ -517,7 +543,7 @@ func (p *pair) receive(ctx context.Context, start time.Time, c *counters, acks c
 		}
 		now := time.Since(start)
 		ids := make([]uint64, len(envs))
-		var lats []time.Duration
+		var lats, sentOf []time.Duration
 		unmatched := 0
 		for i, e := range envs {
 			ids[i] = e.GetId()
@@ -532,12 +558,17 @@ func (p *pair) receive(ctx context.Context, start time.Time, c *counters, acks c
 				unmatched++
 				continue
 			}
-			lats = append(lats, now-time.Duration(p.sentAt[n].Load()-1))
+			sent := time.Duration(p.sentAt[n].Load() - 1)
+			lats = append(lats, now-sent)
+			if p.tracing {
+				sentOf = append(sentOf, sent)
+			}
 		}
 		c.delivered.Add(int64(len(envs)))
 		c.unmatched.Add(int64(unmatched))
 		p.mu.Lock()
 		p.deliveryLat = append(p.deliveryLat, lats...)
+		p.sentOf = append(p.sentOf, sentOf...)
 		p.mu.Unlock()
 		select {
 		case acks <- ids:
@@ -547,9 +578,13 @@ func (p *pair) receive(ctx context.Context, start time.Time, c *counters, acks c
 	}
 }
 
-// acker acks what receive hands it, one Ack at a time, gathering whatever
-// is queued into each (up to wire.MaxAckIDs ids).
+// acker acks what receive hands it as clients do: quiet Acks (no answer,
+// nothing waited for), each gathering the ids that arrive within
+// wire.AckDelay of the first (up to wire.MaxAckIDs). confirmAck later
+// proves they were carried out.
 func (p *pair) acker(ctx context.Context, start time.Time, c *counters, acks <-chan []uint64) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
 		var batch []uint64
 		select {
@@ -557,17 +592,19 @@ func (p *pair) acker(ctx context.Context, start time.Time, c *counters, acks <-c
 			return
 		case batch = <-acks:
 		}
+		timer.Reset(wire.AckDelay)
 	gather:
 		for len(batch) <= wire.MaxAckIDs-wire.MaxEnvelopesPerPush {
 			select {
 			case ids := <-acks:
 				batch = append(batch, ids...)
-			default:
+			case <-timer.C:
 				break gather
+			case <-ctx.Done():
+				return
 			}
 		}
-		_, err := benchclient.Do(ctx, p.recvAuth, &wirepb.Ack{Ids: batch}, &p.ackRetries)
-		if err != nil {
+		if err := p.recvAuth.Post(ctx, &wirepb.Ack{Ids: batch, Quiet: true}); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -579,7 +616,43 @@ func (p *pair) acker(ctx context.Context, start time.Time, c *counters, acks <-c
 			p.mu.Unlock()
 			continue
 		}
+		p.lastAckID.Store(max(p.lastAckID.Load(), slices.Max(batch))) // one acker per pair
 		c.acked.Add(int64(len(batch)))
 		c.lastAck.Store(int64(time.Since(start)))
 	}
+}
+
+// confirmAck waits until the server has carried out the pair's quiet
+// acks: it acks the last id again, answered. The server queues a
+// connection's acks for its store in the order it reads them, and the
+// store commits them in that order, so the answer comes after the rest.
+func (p *pair) confirmAck(ctx context.Context) error {
+	last := p.lastAckID.Load()
+	if last == 0 {
+		return nil
+	}
+	_, err := benchclient.Do(ctx, p.recvAuth, &wirepb.Ack{Ids: []uint64{last}}, nil)
+	return err
+}
+
+// writeTrace writes every delivered message of the timed phase as a CSV
+// row of its send time and delivery latency, in milliseconds, by send time.
+func writeTrace(path string, pairs []*pair) error {
+	type point struct{ sent, lat time.Duration }
+	var pts []point
+	for _, p := range pairs {
+		for i, lat := range p.deliveryLat {
+			pts = append(pts, point{p.sentOf[i], lat})
+		}
+	}
+	slices.SortFunc(pts, func(a, b point) int { return cmp.Compare(a.sent, b.sent) })
+	var b strings.Builder
+	b.WriteString("sent_ms,delivery_ms\n")
+	for _, pt := range pts {
+		fmt.Fprintf(&b, "%.3f,%.3f\n", ms(pt.sent), ms(pt.lat))
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("-trace: %w", err)
+	}
+	return nil
 }

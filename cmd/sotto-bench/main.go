@@ -9,12 +9,17 @@
 //   - throughput: -pairs sender→receiver pairs (an account with one device
 //     each). Each sender keeps -inflight Sends outstanding on its anonymous
 //     connection until it has sent -messages; each receiver is connected
-//     (authenticated) and acks what it is pushed, in batches. Reported:
-//     envelopes stored, delivered and acked end to end per second; latency
-//     of the Send acknowledgements; delivery latency (Send to push).
+//     (authenticated) and acks what it is pushed as the client package
+//     does: quiet Acks (no answer), each gathering the ids pushed within
+//     wire.AckDelay, and at the end one answered Ack that proves them all
+//     carried out. Reported: envelopes stored, delivered and acked end to
+//     end per second; latency of the Send acknowledgements; delivery
+//     latency (Send to push).
 //   - rate: the same pairs under a fixed offered load of -rate Sends per
 //     second in all, spread evenly over the pairs, for -duration. Reported:
-//     Send and delivery latency at that load.
+//     Send and delivery latency at that load; with -trace FILE, every
+//     message's send time and delivery latency, to see where in time the
+//     slow ones fall.
 //   - idle: -conns authenticated connections that then stay idle; reported:
 //     the server's resident memory per connection (VmRSS of the server
 //     process, before and after opening them).

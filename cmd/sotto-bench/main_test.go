@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
+	"math"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"testing"
@@ -155,11 +158,36 @@ func TestThroughput(t *testing.T) {
 
 func TestRate(t *testing.T) {
 	url := startServer(t)
+	trace := filepath.Join(t.TempDir(), "trace.csv")
 	r := runJSON(t, "-server", url, "-scenario", "rate", "-pairs", "2", "-rate", "200", "-duration", "500ms",
-		"-inflight", "4", "-pool", "20")
+		"-inflight", "4", "-pool", "20", "-trace", trace)
 	checkPairCounts(t, r, 100) // 200/s × 0.5 s
 	if r.OfferedPerS == nil || *r.OfferedPerS != 200 {
 		t.Errorf("offered_per_s %v", r.OfferedPerS)
+	}
+	// The trace has a row per delivered message, by send time, the
+	// slowest as slow as the report's maximum.
+	b, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if lines[0] != "sent_ms,delivery_ms" || len(lines) != 101 {
+		t.Fatalf("trace: header %q and %d rows, want 100", lines[0], len(lines)-1)
+	}
+	var lastSent, maxLat float64
+	for _, l := range lines[1:] {
+		var sent, lat float64
+		if _, err := fmt.Sscanf(l, "%g,%g", &sent, &lat); err != nil {
+			t.Fatalf("trace row %q: %v", l, err)
+		}
+		if sent < lastSent || lat <= 0 {
+			t.Fatalf("trace row %q after send time %g", l, lastSent)
+		}
+		lastSent, maxLat = sent, max(maxLat, lat)
+	}
+	if r.DeliveryMax == nil || math.Abs(maxLat-*r.DeliveryMax) > 0.01 {
+		t.Errorf("slowest traced delivery %g ms, report says %v", maxLat, r.DeliveryMax)
 	}
 }
 

@@ -70,6 +70,7 @@ type options struct {
 	Settle    time.Duration
 	Timeout   time.Duration
 	JSON      bool
+	Trace     string
 }
 
 func defaults() options {
@@ -134,6 +135,7 @@ func parseFlags(args []string, usage io.Writer) (options, map[string]string, err
 	fs.DurationVar(&o.Settle, "settle", o.Settle, "wait before each memory reading (idle); past 2m the server has run a garbage collection since the setup")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "give up after this long")
 	fs.BoolVar(&o.JSON, "json", o.JSON, "end the report with one JSON object on its last line")
+	fs.StringVar(&o.Trace, "trace", o.Trace, "write each delivered message's send time and delivery latency (ms, CSV) to this file (throughput, rate): where in time the slow ones fall")
 	if err := fs.Parse(args); err != nil {
 		return options{}, nil, err
 	}

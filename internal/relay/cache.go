@@ -38,14 +38,23 @@ func newRecipientCache() *recipientCache {
 	return &recipientCache{entries: map[store.AccountID]recipient{}}
 }
 
-// get returns the account and its devices, from the cache or the store.
+// peek returns the account and its devices if the cache holds them, fresh.
 // The returned slice must not be modified.
-func (rc *recipientCache) get(ctx context.Context, st store.Store, id store.AccountID, now time.Time) (store.Account, []store.Device, error) {
+func (rc *recipientCache) peek(id store.AccountID, now time.Time) (store.Account, []store.Device, bool) {
 	rc.mu.Lock()
 	e, ok := rc.entries[id]
 	rc.mu.Unlock()
-	if ok && now.Before(e.expires) {
-		return e.account, e.devices, nil
+	if !ok || !now.Before(e.expires) {
+		return store.Account{}, nil, false
+	}
+	return e.account, e.devices, true
+}
+
+// get returns the account and its devices, from the cache or the store.
+// The returned slice must not be modified.
+func (rc *recipientCache) get(ctx context.Context, st store.Store, id store.AccountID, now time.Time) (store.Account, []store.Device, error) {
+	if acct, devices, ok := rc.peek(id, now); ok {
+		return acct, devices, nil
 	}
 	acct, err := st.Account(ctx, id)
 	if err != nil {

@@ -194,14 +194,20 @@ func (c *conn) onMessage(op ws.Opcode, data []byte) error {
 }
 
 // dispatch runs a request now if a slot is free, or queues it; a full
-// queue stops reading until it drains.
+// queue stops reading until it drains. A quiet ack takes no slot, and a
+// Send that waits for nothing but its commit holds no goroutine (startSend).
 func (c *conn) dispatch(req *wirepb.Request) {
+	if c.startQuietAck(req) {
+		return
+	}
 	c.reqMu.Lock()
 	if c.running < MaxInFlightPerConn {
 		c.running++
 		c.handlers.Add(1)
 		c.reqMu.Unlock()
-		c.r.workers.Go(func() { c.serve(req) })
+		if !c.startSend(req) {
+			c.r.workers.Go(func() { c.serve(req) })
+		}
 		return
 	}
 	c.queue = append(c.queue, req)
@@ -223,25 +229,51 @@ func (c *conn) serve(req *wirepb.Request) {
 		resp := c.handle(c.ctx, req)
 		c.completed.Add(1)
 		c.inFlight.Add(-1)
-		c.write(resp)
-		c.reqMu.Lock()
-		if len(c.queue) == 0 || c.ctx.Err() != nil {
-			c.running--
-			c.reqMu.Unlock()
+		if resp != nil {
+			c.write(resp)
+		}
+		var more bool
+		if req, more = c.next(); !more {
 			return
 		}
-		req = c.queue[0]
-		c.queue[0] = nil
-		c.queue = c.queue[1:]
-		if len(c.queue) == 0 {
-			c.queue = nil
-		}
-		if c.paused && len(c.queue) < maxQueuedRequests/2 {
-			c.paused = false
-			c.watch.Load().Resume()
-		}
-		c.reqMu.Unlock()
 	}
+}
+
+// complete answers a request that startSend took, and passes its slot on:
+// to the next queued request, on a worker, or back.
+func (c *conn) complete(id uint64, rep reply) {
+	c.completed.Add(1)
+	c.inFlight.Add(-1)
+	if f := rep.frame(id); f != nil {
+		c.write(f)
+	}
+	if req, more := c.next(); more {
+		c.r.workers.Go(func() { c.serve(req) }) // takes over the slot
+		return
+	}
+	c.handlers.Done()
+}
+
+// next takes the next queued request for a slot that is done; false, with
+// the slot given back, if there is none (or the connection ended).
+func (c *conn) next() (*wirepb.Request, bool) {
+	c.reqMu.Lock()
+	defer c.reqMu.Unlock()
+	if len(c.queue) == 0 || c.ctx.Err() != nil {
+		c.running--
+		return nil, false
+	}
+	req := c.queue[0]
+	c.queue[0] = nil
+	c.queue = c.queue[1:]
+	if len(c.queue) == 0 {
+		c.queue = nil
+	}
+	if c.paused && len(c.queue) < maxQueuedRequests/2 {
+		c.paused = false
+		c.watch.Load().Resume()
+	}
+	return req, true
 }
 
 // stuck reports whether the connection has had requests running, and

@@ -19,14 +19,18 @@ import (
 	"github.com/sotto-chat/sotto/internal/wire/wirepb"
 )
 
-// reply is a handler's answer: a response body (nil for a bare OK), or an
-// error frame.
+// reply is a handler's answer: a response body (nil for a bare OK), an
+// error frame, or none at all (a quiet ack carried out).
 type reply struct {
-	body proto.Message
-	err  *wirepb.Frame
+	body  proto.Message
+	err   *wirepb.Frame
+	quiet bool
 }
 
 func ok(body proto.Message) reply { return reply{body: body} }
+
+// unanswered is the reply to a request that asked for no response.
+func unanswered() reply { return reply{quiet: true} }
 
 func fail(code wirepb.Code, msg string) reply {
 	return reply{err: wire.Error(0, code, msg)}
@@ -34,7 +38,8 @@ func fail(code wirepb.Code, msg string) reply {
 
 func failFrame(f *wirepb.Frame) reply { return reply{err: f} }
 
-// handle runs one request and returns the response frame.
+// handle runs one request and returns the response frame, or nil when the
+// request asked for none.
 func (c *conn) handle(ctx context.Context, req *wirepb.Request) *wirepb.Frame {
 	_, authed := c.authenticatedDevice()
 	switch wire.AccessOf(req) {
@@ -102,11 +107,19 @@ func (c *conn) handle(ctx context.Context, req *wirepb.Request) *wirepb.Frame {
 	default:
 		rep = fail(wirepb.Code_UNIMPLEMENTED, "unknown request")
 	}
-	if rep.err != nil {
-		rep.err.GetResponse().Id = req.Id
+	return rep.frame(req.Id)
+}
+
+// frame is the response to request id carrying the reply; nil for none.
+func (rep reply) frame(id uint64) *wirepb.Frame {
+	switch {
+	case rep.quiet:
+		return nil
+	case rep.err != nil:
+		rep.err.GetResponse().Id = id
 		return rep.err
 	}
-	return wire.Respond(req.Id, rep.body)
+	return wire.Respond(id, rep.body)
 }
 
 // storeError maps a store error to a response.
@@ -423,15 +436,8 @@ func (c *conn) send(ctx context.Context, s *wirepb.Send) reply {
 	if err != nil {
 		return c.storeError("send", err)
 	}
-	if acct.UnidentifiedAccessKey != nil && !access.Equal(s.AccessKey, expectedAccessKey(acct)) {
-		return fail(wirepb.Code_FORBIDDEN, "access key")
-	}
-	sent := make(map[store.DeviceID]uint32, len(s.Envelopes))
-	for _, e := range s.Envelopes {
-		sent[store.DeviceID(e.DeviceId)] = e.RegistrationId
-	}
-	if m := checkDevices(id, devices, sent); m != nil {
-		return failFrame(wire.Mismatched(0, []*wirepb.RecipientMismatch{m}))
+	if rep, refused := checkSend(id, s, acct, devices); refused {
+		return rep
 	}
 	if s.Ephemeral {
 		for _, e := range s.Envelopes {
@@ -442,20 +448,89 @@ func (c *conn) send(ctx context.Context, s *wirepb.Send) reply {
 	return c.storeAndPush(ctx, id, s.Envelopes, start)
 }
 
-// storeAndPush appends one account's envelopes durably, then pushes them.
-func (c *conn) storeAndPush(ctx context.Context, id store.AccountID, out []*wirepb.OutgoingEnvelope, start time.Time) reply {
+// checkSend checks a Send against its recipient's account and devices: the
+// access key, and a device list that names each device once.
+func checkSend(id store.AccountID, s *wirepb.Send, acct store.Account, devices []store.Device) (reply, bool) {
+	if acct.UnidentifiedAccessKey != nil && !access.Equal(s.AccessKey, expectedAccessKey(acct)) {
+		return fail(wirepb.Code_FORBIDDEN, "access key"), true
+	}
+	sent := make(map[store.DeviceID]uint32, len(s.Envelopes))
+	for _, e := range s.Envelopes {
+		sent[store.DeviceID(e.DeviceId)] = e.RegistrationId
+	}
+	if m := checkDevices(id, devices, sent); m != nil {
+		return failFrame(wire.Mismatched(0, []*wirepb.RecipientMismatch{m})), true
+	}
+	return reply{}, false
+}
+
+// startSend handles a Send on the goroutine that read it, when nothing in
+// it waits: the store takes changes without waiting (store.AsyncMailboxes)
+// and the recipient's devices are cached. The response is written when the
+// envelopes are durable, from the store's writer; the request holds its
+// slot until then, and no goroutine. It reports false, having done
+// nothing, when the Send is for a worker.
+func (c *conn) startSend(req *wirepb.Request) bool {
+	s := req.GetSend()
+	if c.r.async == nil || s == nil || s.Ephemeral {
+		return false
+	}
+	if _, authed := c.authenticatedDevice(); authed {
+		return false // refused by handle
+	}
+	id := store.AccountID(s.Recipient)
+	acct, devices, cached := c.r.recipients.peek(id, c.r.now())
+	if !cached {
+		return false
+	}
+	c.r.m.requests.Inc()
+	c.inFlight.Add(1)
+	if rep, limited := c.limited(c.r.sendLimit); limited {
+		c.complete(req.Id, rep)
+		return true
+	}
+	if rep, refused := checkSend(id, s, acct, devices); refused {
+		c.complete(req.Id, rep)
+		return true
+	}
+	start := time.Now()
+	envs := c.envelopes(id, s.Envelopes)
+	c.r.async.AppendAsync(c.ctx, envs, func(err error) {
+		if err != nil {
+			c.complete(req.Id, c.storeError("send", err))
+			return
+		}
+		c.stored(envs, start)
+		c.complete(req.Id, ok(nil))
+	})
+	return true
+}
+
+// envelopes are the store's envelopes for one account's outgoing ones.
+func (c *conn) envelopes(id store.AccountID, out []*wirepb.OutgoingEnvelope) []*store.Envelope {
 	expires := c.today() + store.Day(c.r.cfg.Retention/(24*time.Hour))
 	envs := make([]*store.Envelope, len(out))
 	for i, e := range out {
 		envs[i] = &store.Envelope{Account: id, Device: store.DeviceID(e.DeviceId), Content: e.Content, Expires: expires}
 	}
+	return envs
+}
+
+// storeAndPush appends one account's envelopes durably, then pushes them.
+func (c *conn) storeAndPush(ctx context.Context, id store.AccountID, out []*wirepb.OutgoingEnvelope, start time.Time) reply {
+	envs := c.envelopes(id, out)
 	if err := c.r.cfg.Store.Append(ctx, envs); err != nil {
 		return c.storeError("send", err)
 	}
+	c.stored(envs, start)
+	return ok(nil)
+}
+
+// stored counts envelopes just made durable and pushes them.
+func (c *conn) stored(envs []*store.Envelope, start time.Time) {
 	c.r.m.envelopesIn.Add(uint64(len(envs)))
 	c.r.m.sendSeconds.Observe(time.Since(start).Seconds())
 	c.r.deliver(envs)
-	return ok(nil)
 }
 
 // sendToOwnDevices stores envelopes for the account's other devices (sync
@@ -573,23 +648,67 @@ func (c *conn) sendMulti(ctx context.Context, s *wirepb.SendMulti) reply {
 	if err := c.r.cfg.Store.Append(ctx, envs); err != nil {
 		return c.storeError("send", err)
 	}
-	c.r.m.envelopesIn.Add(uint64(len(envs)))
-	c.r.m.sendSeconds.Observe(time.Since(start).Seconds())
-	c.r.deliver(envs)
+	c.stored(envs, start)
 	return ok(nil)
 }
 
 func (c *conn) ack(ctx context.Context, a *wirepb.Ack) reply {
 	d, _ := c.authenticatedDevice()
+	ids := ackIDs(a)
+	if err := c.r.cfg.Store.Ack(ctx, d.Account, d.Device, ids); err != nil {
+		if a.Quiet {
+			c.quietAckFailed(err)
+			return unanswered()
+		}
+		return c.storeError("ack", err)
+	}
+	c.r.m.acked.Add(uint64(len(ids)))
+	if a.Quiet {
+		return unanswered()
+	}
+	return ok(nil)
+}
+
+// startQuietAck hands a quiet Ack of an authenticated connection to the
+// store without waiting, on the goroutine that read it: it needs no
+// answer, and holds no slot. It reports false, having done nothing, when
+// the Ack is for handle (an answered one, or one to refuse).
+func (c *conn) startQuietAck(req *wirepb.Request) bool {
+	a := req.GetAck()
+	if c.r.async == nil || a == nil || !a.Quiet {
+		return false
+	}
+	d, authed := c.authenticatedDevice()
+	if !authed {
+		return false
+	}
+	c.r.m.requests.Inc()
+	ids := ackIDs(a)
+	c.r.async.AckAsync(c.ctx, d.Account, d.Device, ids, func(err error) {
+		if err != nil {
+			c.quietAckFailed(err)
+			return
+		}
+		c.r.m.acked.Add(uint64(len(ids)))
+	})
+	return true
+}
+
+func ackIDs(a *wirepb.Ack) []store.EnvelopeID {
 	ids := make([]store.EnvelopeID, len(a.Ids))
 	for i, id := range a.Ids {
 		ids[i] = store.EnvelopeID(id)
 	}
-	if err := c.r.cfg.Store.Ack(ctx, d.Account, d.Device, ids); err != nil {
-		return c.storeError("ack", err)
+	return ids
+}
+
+// quietAckFailed notes an ack that was not carried out and not answered:
+// its envelopes are pushed again on the device's next connection.
+func (c *conn) quietAckFailed(err error) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, store.ErrNotFound) {
+		return // the connection ended, or the device was removed
 	}
-	c.r.m.acked.Add(uint64(len(ids)))
-	return ok(nil)
+	c.r.log.Warn("quiet ack not carried out", "err", err)
 }
 
 // ---- sealed sender, usernames ----

@@ -190,7 +190,13 @@ func peerKey(a store.AccountID, dev uint32) string { return fmt.Sprintf("%x.%d",
 // and sends it on the anonymous connection.
 func (d *device) sendTo(peer *device, text string) error {
 	d.t.Helper()
-	ctx := context.Background()
+	_, err := d.anon.Do(context.Background(), d.sealSend(peer, text))
+	return err
+}
+
+// sealSend is the Send of sendTo.
+func (d *device) sealSend(peer *device, text string) *wirepb.Send {
+	d.t.Helper()
 	certResp := do(d.t, d.authConn, &wirepb.GetSenderCertificate{}).GetSenderCertificate()
 	cert, err := sealed.ParseSenderCertificate(certResp.Certificate)
 	if err != nil {
@@ -224,8 +230,7 @@ func (d *device) sendTo(peer *device, text string) error {
 		}
 		send.Envelopes = append(send.Envelopes, &wirepb.OutgoingEnvelope{DeviceId: b.DeviceId, RegistrationId: b.RegistrationId, Content: msg})
 	}
-	_, err = d.anon.Do(ctx, send)
-	return err
+	return send
 }
 
 func toBundle(t *testing.T, identity keys.PublicKey, b *wirepb.Bundle) *x3dh.Bundle {

@@ -29,7 +29,12 @@
 // (package netpoll: epoll on Linux) reads every socket from one goroutine
 // per CPU and feeds the bytes to the connection's WebSocket parser
 // (package ws); each request runs on a goroutine of its own, up to
-// MaxInFlightPerConn per connection. Frames to write are queued and a
+// MaxInFlightPerConn per connection. The requests of the hot path hold no
+// goroutine while the store commits, when the store's mailboxes take
+// changes without waiting (store.AsyncMailboxes): a Send to a recipient in
+// the cache is checked on the poller's goroutine and answered, and its
+// envelopes pushed, from the store's writer once durable; a quiet Ack is
+// handed to the store and answered never. Frames to write are queued and a
 // writer goroutine runs only while the queue is not empty, writing all
 // that has queued in one system call. A mailbox reads the store on a
 // goroutine only while it is behind; one goroutine pings every connection.
@@ -150,6 +155,9 @@ type Relay struct {
 	origins []string
 
 	registerLimit, lookupLimit, sendLimit *ratelimit.Limiter
+	// async is the store's mailboxes as store.AsyncMailboxes, or nil:
+	// with them Sends and quiet Acks need no goroutine through the fsync.
+	async store.AsyncMailboxes
 
 	mu           sync.Mutex
 	closing      bool
@@ -192,6 +200,7 @@ func New(cfg Config) *Relay {
 		registerLimit: ratelimit.New(rl.Register, rl.RegisterBurst, 0, cfg.Now),
 		lookupLimit:   ratelimit.New(rl.Lookup, rl.LookupBurst, 0, cfg.Now),
 		sendLimit:     ratelimit.New(rl.Send, rl.SendBurst, 0, cfg.Now),
+		async:         store.AsyncOf(cfg.Store),
 	}
 	// "scheme://host" patterns match the Origin's scheme and host.
 	r.origins = append(r.origins, cfg.AllowedOrigins...)

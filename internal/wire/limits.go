@@ -109,6 +109,14 @@ const (
 	// MaxAckIDs bounds one Ack: four full pushes, so a client may batch its
 	// acks without ever needing more than one Ack per push.
 	MaxAckIDs = 4 * MaxEnvelopesPerPush
+	// AckDelay is how long a client holds the ids it has to ack, to send
+	// them in one Ack with the ids of the pushes that follow: a device
+	// receiving a message every few milliseconds then sends a fraction of
+	// the frames (each costs a system call at both ends), and an envelope
+	// stays in its mailbox a few milliseconds longer. A connection that
+	// ends before the ack goes out gets the envelopes again (delivery is at
+	// least once; clients drop duplicates).
+	AckDelay = 20 * time.Millisecond
 
 	// MaxOneTimePreKeysPerUpload bounds the one-time prekeys of each kind in
 	// an UploadPreKeys: clients upload 100 at a time (as Signal's do) and

@@ -174,26 +174,22 @@ func (c *Conn) Do(ctx context.Context, body proto.Message) (*wirepb.Response, er
 }
 
 // Post sends a request without waiting for its response, which is
-// dropped when it comes: for requests whose answer changes nothing, sent
-// by the goroutine that reads Pushes (an Ack), which must not wait on a
-// response queued behind the pushes it has yet to read.
+// dropped if it comes: for requests whose answer changes nothing, sent by
+// the goroutine that reads Pushes (an Ack, quiet or not), which must not
+// wait on a response queued behind the pushes it has yet to read.
 func (c *Conn) Post(ctx context.Context, body proto.Message) error {
 	id := c.nextID.Add(1)
 	c.mu.Lock()
-	if c.err != nil {
-		err := c.err
-		c.mu.Unlock()
+	err := c.err
+	c.mu.Unlock()
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrClosed, err)
 	}
-	c.pending[id] = make(chan *wirepb.Response, 1) // filled by read, read by nobody
-	c.mu.Unlock()
 	b, err := wire.Encode(wire.NewRequest(id, body))
 	if err != nil {
-		c.forget(id)
 		return err
 	}
 	if err := c.ws.Write(ctx, ws.OpBinary, b); err != nil {
-		c.forget(id)
 		return fmt.Errorf("send request: %w", err)
 	}
 	return nil
