@@ -161,4 +161,3 @@ func TestSendsBeyondTheInFlightLimit(t *testing.T) {
 		}
 	})
 }
-
