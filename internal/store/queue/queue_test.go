@@ -3,6 +3,7 @@ package queue
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/sotto-chat/sotto/internal/store"
 )
@@ -289,5 +290,141 @@ func TestIDsNeverReusedAcrossReservations(t *testing.T) {
 		if err := q.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// holdWriter blocks the writer inside a commit until the returned func is
+// called, so that the changes queued meanwhile make one group.
+func holdWriter(t *testing.T, q *Queue) (release func()) {
+	t.Helper()
+	started, held := make(chan struct{}), make(chan struct{})
+	q.submit(t.Context(), &op{fn: func(*group) error {
+		close(started)
+		<-held
+		return nil
+	}, finish: func(error) {}})
+	<-started
+	return func() { close(held) }
+}
+
+// waitQueued waits until n changes wait for the writer.
+func waitQueued(t *testing.T, q *Queue, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(q.ops) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d changes queued, want %d", len(q.ops), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestOneGroupSeesItsOwnWrites: changes committed together see what the
+// earlier ones wrote, though the batch is not indexed. A mailbox removed
+// and added again right after an Append that wrote its counter continues
+// that counter, and an id acked twice frees one place.
+func TestOneGroupSeesItsOwnWrites(t *testing.T) {
+	ctx := t.Context()
+	b := Box{Account: store.AccountID{9}, Device: 1}
+	q := open(t, t.TempDir(), []Box{b}, 2)
+
+	release := holdWriter(t, q)
+	first := &store.Envelope{Account: b.Account, Device: b.Device, Content: []byte("first"), Expires: 100}
+	appended := make(chan error, 1)
+	q.AppendAsync(ctx, []*store.Envelope{first}, func(err error) { appended <- err })
+	waitQueued(t, q, 1)
+	removed, added := make(chan error, 1), make(chan error, 1)
+	go func() { removed <- q.RemoveBox(ctx, b) }()
+	waitQueued(t, q, 2)
+	go func() { added <- q.AddBox(ctx, b) }()
+	waitQueued(t, q, 3)
+	release()
+	for _, ch := range []chan error{appended, removed, added} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if next := appendN(t, q, b, 1); next[0] <= first.ID {
+		t.Fatalf("mailbox added again in the group that wrote its counter: id %d after %d", next[0], first.ID)
+	}
+
+	// The box holds one envelope now; fill it, ack one twice in one
+	// group, and exactly one place is free.
+	ids := appendN(t, q, b, 1)
+	release = holdWriter(t, q)
+	acked := make(chan error, 2)
+	q.AckAsync(ctx, b.Account, b.Device, ids, func(err error) { acked <- err })
+	q.AckAsync(ctx, b.Account, b.Device, ids, func(err error) { acked <- err })
+	waitQueued(t, q, 2)
+	release()
+	for range 2 {
+		if err := <-acked; err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendN(t, q, b, 1)
+	err := q.Append(ctx, []*store.Envelope{{Account: b.Account, Device: b.Device, Content: []byte{1}}})
+	if !errors.Is(err, store.ErrMailboxFull) {
+		t.Fatalf("an id acked twice in one group freed two places: %v", err)
+	}
+}
+
+// TestAckedStayDeletedThroughFlushes: envelopes deleted with SingleDelete
+// stay deleted whether the delete met its envelope in the memtable or in a
+// table file, through flushes, compactions and a reopen.
+func TestAckedStayDeletedThroughFlushes(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	b := Box{Account: store.AccountID{5}, Device: 1}
+	q, err := Open(dir, []Box{b}, Options{MaxMailbox: 10_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := appendN(t, q, b, 300)
+	// Acked in the memtable, beside their Sets.
+	if err := q.Ack(ctx, b.Account, b.Device, ids[:100]); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// Acked after their Sets reached a table file, twice over.
+	for range 2 {
+		if err := q.Ack(ctx, b.Account, b.Device, ids[100:200]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	more := appendN(t, q, b, 50)
+	if err := q.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.db.Compact(ctx, []byte{envPrefix}, []byte{envPrefix + 1}, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Ack(ctx, b.Account, b.Device, more[:25]); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	q = open(t, dir, []Box{b}, 10_000)
+	envs, err := q.Read(ctx, b.Account, b.Device, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(append([]store.EnvelopeID{}, ids[200:]...), more[25:]...)
+	if len(envs) != len(want) {
+		t.Fatalf("after flushes, a compaction and a reopen: %d envelopes, want %d", len(envs), len(want))
+	}
+	for i, e := range envs {
+		if e.ID != want[i] {
+			t.Fatalf("envelope %d: id %d, want %d", i, e.ID, want[i])
+		}
+	}
+	q.mu.Lock()
+	count := q.boxes[b.Account][b.Device].count
+	q.mu.Unlock()
+	if count != len(want) {
+		t.Fatalf("mailbox count %d after reopen, want %d", count, len(want))
 	}
 }
