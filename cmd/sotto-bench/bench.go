@@ -356,6 +356,7 @@ func (b *bench) timed(ctx context.Context, pairs []*pair, scenario string, perPa
 		pid, _ = b.findServer()
 	}
 	before, uerr := usage(pid)
+	self, serr := usage(os.Getpid())
 	if pid == 0 || uerr != nil {
 		b.progress("server process not found here: no server CPU or system call counts")
 	}
@@ -414,6 +415,9 @@ func (b *bench) timed(ctx context.Context, pairs []*pair, scenario string, perPa
 	}
 	if c.acked.Load() == c.sent.Load() {
 		c.lastAck.Store(int64(time.Since(start)))
+	}
+	if after, err := usage(os.Getpid()); serr == nil && err == nil && c.acked.Load() > 0 {
+		res.ToolCPUPerMsgUS = ptr(float64((after.cpu - self.cpu).Microseconds()) / float64(c.acked.Load()))
 	}
 	if after, err := usage(pid); pid != 0 && uerr == nil && err == nil && c.acked.Load() > 0 {
 		n := float64(c.acked.Load())

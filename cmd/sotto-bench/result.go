@@ -29,6 +29,9 @@ type result struct {
 	ServerCPUPerMsgUS  *float64 `json:"server_cpu_us_per_msg"`
 	ServerWritesPerMsg *float64 `json:"server_writes_per_msg"`
 	ServerReadsPerMsg  *float64 `json:"server_reads_per_msg"`
+	// The tool's own CPU time over the timed phase, per acked message:
+	// on a machine the two share, what the tool takes the server cannot.
+	ToolCPUPerMsgUS *float64 `json:"tool_cpu_us_per_msg"`
 
 	// Counts of the pair scenarios.
 	Sent      int64   `json:"sent"`      // Sends acknowledged OK
@@ -100,6 +103,9 @@ func (r *result) write(w io.Writer, asJSON bool) error {
 		if r.ServerCPUPerMsgUS != nil {
 			row("server", "%s µs CPU, %s writes, %s reads per message (pid %d)",
 				f(r.ServerCPUPerMsgUS), f(r.ServerWritesPerMsg), f(r.ServerReadsPerMsg), r.ServerPID)
+		}
+		if r.ToolCPUPerMsgUS != nil {
+			row("tool", "%s µs CPU per message", f(r.ToolCPUPerMsgUS))
 		}
 	case scenarioIdle:
 		i := func(p *int64) string {

@@ -291,3 +291,38 @@ func (p *Poller) Close() {
 		unix.Close(s.wakefd)
 	}
 }
+
+// CanWriteNow says whether WriteNow works here.
+const CanWriteNow = true
+
+// WriteNow writes b to a non-blocking socket as far as its buffer takes it
+// without waiting, and returns how much it wrote: less than len(b), with
+// no error, when the buffer is full.
+func WriteNow(rc syscall.RawConn, b []byte) (int, error) {
+	var (
+		n    int
+		werr error
+	)
+	err := rc.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			m, err := unix.Write(int(fd), b[n:])
+			if m > 0 {
+				n += m
+			}
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err != nil {
+				if !errors.Is(err, unix.EAGAIN) {
+					werr = err
+				}
+				break
+			}
+		}
+		return true // never wait: the caller hands the rest on
+	})
+	if err != nil {
+		return n, err
+	}
+	return n, werr
+}

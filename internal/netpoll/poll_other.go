@@ -2,7 +2,11 @@
 
 package netpoll
 
-import "net"
+import (
+	"errors"
+	"net"
+	"syscall"
+)
 
 // Poller falls back to a reader goroutine per connection where there is
 // no epoll.
@@ -16,3 +20,11 @@ func (p *Poller) Add(c net.Conn, cb Callbacks) (*Watch, error) { return fallback
 
 // Close does nothing: each reader ends with its connection.
 func (p *Poller) Close() {}
+
+// CanWriteNow says whether WriteNow works here.
+const CanWriteNow = false
+
+// WriteNow is not available here (see CanWriteNow).
+func WriteNow(rc syscall.RawConn, b []byte) (int, error) {
+	return 0, errors.ErrUnsupported
+}

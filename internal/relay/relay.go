@@ -170,6 +170,10 @@ type Relay struct {
 	pingOnce     sync.Once
 	stopPing     chan struct{}
 	workers      workers // runs requests, writers and mailbox reads
+
+	flushMu  sync.Mutex // guards dirty and flushing
+	dirty    []*conn    // connections with frames for the flusher
+	flushing bool       // the flusher runs
 }
 
 type linkGrant struct{ account store.AccountID }
