@@ -444,33 +444,15 @@ const maxDirtyKept = 4096
 // goroutine of its own (flush), which waits with a deadline. The caller
 // holds the connection's writing turn (c.writing), and passes it on.
 func (c *conn) tryFlush() {
+	var spare []byte
 	for {
-		c.out.Lock()
-		c.encodePendingLocked()
-		b := c.outBuf
-		if len(b) == 0 || c.closed {
-			c.writing = false
-			c.outBuf = nil // an idle connection keeps no buffer
-			c.drained.Broadcast()
-			endNow := c.endAfter
-			c.out.Unlock()
-			if endNow {
-				c.end()
-			}
+		b, ok := c.takeOutput(spare)
+		if !ok {
 			return
 		}
-		c.outBuf = nil
-		c.drained.Broadcast()
-		c.out.Unlock()
 		n, err := c.writeNow(b)
 		if err != nil {
-			if !isClosed(err) {
-				c.r.log.Debug("write", "err", withoutAddrs(err))
-			}
-			c.out.Lock()
-			c.writing = false
-			c.out.Unlock()
-			c.end()
+			c.writeFailed(err)
 			return
 		}
 		if n < len(b) {
@@ -482,6 +464,7 @@ func (c *conn) tryFlush() {
 			c.r.workers.Go(c.flush)
 			return
 		}
+		spare = reusable(b)
 	}
 }
 
@@ -498,39 +481,63 @@ func (c *conn) flush() {
 	runtime.Gosched()
 	var spare []byte
 	for {
-		c.out.Lock()
-		c.encodePendingLocked()
-		b := c.outBuf
-		if len(b) == 0 || c.closed {
-			c.writing = false
-			c.outBuf = nil // an idle connection keeps no buffer
-			c.drained.Broadcast()
-			endNow := c.endAfter
-			c.out.Unlock()
-			if endNow {
-				c.end()
-			}
+		b, ok := c.takeOutput(spare)
+		if !ok {
 			return
 		}
-		c.outBuf = spare[:0]
-		c.drained.Broadcast()
-		c.out.Unlock()
 		_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if _, err := c.nc.Write(b); err != nil {
-			if !isClosed(err) {
-				c.r.log.Debug("write", "err", withoutAddrs(err))
-			}
-			c.out.Lock()
-			c.writing = false
-			c.out.Unlock()
-			c.end()
+			c.writeFailed(err)
 			return
 		}
-		spare = nil
-		if cap(b) <= keepWriteBuffer {
-			spare = b
-		}
+		spare = reusable(b)
 	}
+}
+
+// takeOutput takes what waits to be written, leaving spare's memory to
+// queue into. With nothing left (or the socket closed) it ends the writing
+// turn, and the connection if its close frame asked for that, and reports
+// false.
+func (c *conn) takeOutput(spare []byte) ([]byte, bool) {
+	c.out.Lock()
+	c.encodePendingLocked()
+	b := c.outBuf
+	if len(b) == 0 || c.closed {
+		c.writing = false
+		c.outBuf = nil // an idle connection keeps no buffer
+		c.drained.Broadcast()
+		endNow := c.endAfter
+		c.out.Unlock()
+		if endNow {
+			c.end()
+		}
+		return nil, false
+	}
+	c.outBuf = spare[:0]
+	c.drained.Broadcast()
+	c.out.Unlock()
+	return b, true
+}
+
+// writeFailed ends the writing turn and the connection after a failed
+// write.
+func (c *conn) writeFailed(err error) {
+	if !isClosed(err) {
+		c.r.log.Debug("write", "err", withoutAddrs(err))
+	}
+	c.out.Lock()
+	c.writing = false
+	c.out.Unlock()
+	c.end()
+}
+
+// reusable returns a written buffer for reuse, or nil if it is too big to
+// keep.
+func reusable(b []byte) []byte {
+	if cap(b) > keepWriteBuffer {
+		return nil
+	}
+	return b
 }
 
 // waitWritable blocks until fewer than pushHighWater bytes wait to be
