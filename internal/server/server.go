@@ -105,7 +105,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	s := &Server{cfg: cfg, log: log, redact: red, metrics: metrics.New(), mux: http.NewServeMux(), ready: make(chan struct{})}
-	st, err := openStore(ctx, cfg, log)
+	st, err := openStore(ctx, cfg, log, s.metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,7 @@ func rateLimits(cfg config.Config) relay.RateLimits {
 	return rl
 }
 
-func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.Store, error) {
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger, m *metrics.Registry) (store.Store, error) {
 	url, err := cfg.PostgresURL()
 	if err != nil {
 		return nil, err
@@ -174,6 +174,10 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.
 	queueDir := filepath.Join(cfg.DataDir, "mailboxes")
 	if cfg.Mailboxes == "queue" {
 		opts.MailboxDir = queueDir
+		commits := m.Histogram("sotto_mailbox_commit_seconds",
+			"Time of each synced mailbox commit (write and fsync): what every acknowledged Send waits for.",
+			[]float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5})
+		opts.OnMailboxCommit = func(d time.Duration) { commits.Observe(d.Seconds()) }
 	} else if _, err := os.Stat(queueDir); err == nil {
 		// Envelopes in the queue would wait there unseen.
 		return nil, fmt.Errorf("open SQLite store: %s holds the mailboxes of -mailboxes queue; start with that", queueDir)

@@ -91,7 +91,8 @@ func TestServesHealthReadyMetricsAndAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, body := get(t, base+"/metrics")
-	if code != 200 || !strings.Contains(body, "sotto_websocket_connections 1") || !strings.Contains(body, "sotto_requests_total 1") {
+	if code != 200 || !strings.Contains(body, "sotto_websocket_connections 1") || !strings.Contains(body, "sotto_requests_total 1") ||
+		!strings.Contains(body, "sotto_mailbox_commit_seconds_count") {
 		t.Fatalf("/metrics %d:\n%s", code, body)
 	}
 	// An attachment upload goes through the mounted store.

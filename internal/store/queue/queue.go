@@ -74,6 +74,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -137,6 +138,8 @@ type Queue struct {
 	limit int
 	log   *slog.Logger
 
+	onSynced func(time.Duration) // Options.OnSyncedCommit, or nil
+
 	ops    chan *op
 	opsMu  sync.RWMutex // senders hold it for reading, Close for writing
 	shut   bool
@@ -173,6 +176,11 @@ type Options struct {
 	MaxMailbox int
 	// Logger receives pebble's messages; nil discards them.
 	Logger *slog.Logger
+	// OnSyncedCommit, if set, is told how long each synced commit took
+	// (applying, writing and fsyncing the log), on the writer: the
+	// disk's fsync tail, which every acknowledged Send waits out, for a
+	// metric. It must not block.
+	OnSyncedCommit func(time.Duration)
 }
 
 // Open opens (creating if needed) the queue in dir. boxes are the
@@ -190,7 +198,7 @@ func Open(dir string, boxes []Box, opts Options) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: open %s: %w", dir, err)
 	}
-	q := &Queue{db: db, limit: opts.MaxMailbox, log: log,
+	q := &Queue{db: db, limit: opts.MaxMailbox, log: log, onSynced: opts.OnSyncedCommit,
 		ops: make(chan *op, opQueue), done: make(chan struct{}),
 		boxes: make(map[store.AccountID]map[store.DeviceID]*box)}
 	if err := q.load(boxes); err != nil {
@@ -785,7 +793,11 @@ func (q *Queue) commit(ops []*op) {
 	}
 	var err error
 	if !g.batch.Empty() {
+		start := time.Now()
 		err = g.batch.Commit(sync)
+		if err == nil && sync == pebble.Sync && q.onSynced != nil {
+			q.onSynced(time.Since(start))
+		}
 	}
 	if err != nil {
 		err = fmt.Errorf("queue: commit: %w", err)

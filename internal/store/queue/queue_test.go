@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -426,5 +427,46 @@ func TestAckedStayDeletedThroughFlushes(t *testing.T) {
 	q.mu.Unlock()
 	if count != len(want) {
 		t.Fatalf("mailbox count %d after reopen, want %d", count, len(want))
+	}
+}
+
+// TestOnSyncedCommit: the hook hears of every commit that waited for an
+// fsync (each Append), and of no commit of acks alone.
+func TestOnSyncedCommit(t *testing.T) {
+	ctx := t.Context()
+	b := Box{Account: store.AccountID{3}, Device: 1}
+	var mu sync.Mutex
+	var commits []time.Duration
+	q, err := Open(t.TempDir(), []Box{b}, Options{MaxMailbox: 100, OnSyncedCommit: func(d time.Duration) {
+		mu.Lock()
+		commits = append(commits, d)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(commits)
+	}
+	ids := appendN(t, q, b, 3)
+	ids = append(ids, appendN(t, q, b, 2)...)
+	if n := count(); n != 2 {
+		t.Fatalf("two Appends, one after the other: %d synced commits heard of", n)
+	}
+	if err := q.Ack(ctx, b.Account, b.Device, ids); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("an Ack made %d synced commits heard of; want none", n-2)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, d := range commits {
+		if d <= 0 {
+			t.Fatalf("commit took %v", d)
+		}
 	}
 }

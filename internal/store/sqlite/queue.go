@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/sotto-chat/sotto/internal/store"
 	"github.com/sotto-chat/sotto/internal/store/queue"
@@ -14,7 +15,7 @@ import (
 
 // openQueue opens the mailbox queue in dir with a mailbox for every device
 // in the database.
-func openQueue(ctx context.Context, conn *sql.Conn, dir string, limits store.Limits, log *slog.Logger) (*queue.Queue, error) {
+func openQueue(ctx context.Context, conn *sql.Conn, dir string, limits store.Limits, log *slog.Logger, onCommit func(time.Duration)) (*queue.Queue, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("mailbox directory: %w", err)
 	}
@@ -38,7 +39,7 @@ func openQueue(ctx context.Context, conn *sql.Conn, dir string, limits store.Lim
 	if err := rows.Close(); err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
-	q, err := queue.Open(dir, boxes, queue.Options{MaxMailbox: limits.MaxMailbox, Logger: log})
+	q, err := queue.Open(dir, boxes, queue.Options{MaxMailbox: limits.MaxMailbox, Logger: log, OnSyncedCommit: onCommit})
 	if err != nil {
 		return nil, err
 	}

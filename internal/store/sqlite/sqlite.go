@@ -67,6 +67,9 @@ type Options struct {
 	// traffic of mailboxes (see BENCHMARKS.md). Accounts, devices and
 	// prekeys stay in the database either way.
 	MailboxDir string
+	// OnMailboxCommit, with MailboxDir, is the queue's
+	// Options.OnSyncedCommit.
+	OnMailboxCommit func(time.Duration)
 }
 
 // Store is a store.Store in one SQLite file. It is safe for concurrent use.
@@ -190,7 +193,7 @@ func open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 		*dst = st
 	}
 	if opts.MailboxDir != "" {
-		if s.q, err = openQueue(ctx, conn, opts.MailboxDir, limits, log); err != nil {
+		if s.q, err = openQueue(ctx, conn, opts.MailboxDir, limits, log, opts.OnMailboxCommit); err != nil {
 			return nil, err
 		}
 		closers = append(closers, s.q.Close)
