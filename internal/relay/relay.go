@@ -236,17 +236,22 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.conns[c] = struct{}{}
 	r.wg.Add(1)
+	r.m.connections.Add(1)
 	r.mu.Unlock()
 	r.pingOnce.Do(func() { go r.pingLoop() })
-	r.m.connections.Add(1)
 	c.start(early)
 }
 
-// forget is a connection's last step.
+// forget is a connection's last step. A connection refused while the relay
+// shuts down was never counted, so only a counted one is uncounted.
 func (r *Relay) forget(c *conn) {
 	r.mu.Lock()
+	_, counted := r.conns[c]
 	delete(r.conns, c)
 	r.mu.Unlock()
+	if !counted {
+		return
+	}
 	r.m.connections.Add(-1)
 	r.wg.Done()
 }

@@ -334,6 +334,37 @@ func TestShutdownClosesWith1001(t *testing.T) {
 	}
 }
 
+// TestUpgradeDuringShutdownRefused: a connection upgraded after Shutdown
+// began is closed with 1001 at once and was never counted, so its cleanup
+// must not uncount it (it once drove the relay's WaitGroup negative).
+func TestUpgradeDuringShutdownRefused(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.relay.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		c, err := wsclient.Dial(ctx, e.url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-c.Done()
+		if code := wsclient.CloseStatus(c.Err()); code != 1001 {
+			t.Fatalf("close code %d, want 1001", code)
+		}
+	}
+	// The refused connections' cleanup runs once their socket is closed;
+	// give it the time to run, then the counts must be untouched.
+	time.Sleep(200 * time.Millisecond)
+	if n := e.relay.m.connections.Value(); n != 0 {
+		t.Fatalf("connections gauge %d, want 0", n)
+	}
+	if err := e.relay.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestSilentPeerClosed: a peer that stops answering pings is closed within
 // the ping interval plus the timeout (plus the ping loop's tick).
 func TestSilentPeerClosed(t *testing.T) {
