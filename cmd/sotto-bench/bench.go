@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/sotto-chat/sotto/internal/benchclient"
 	"github.com/sotto-chat/sotto/internal/wire"
 	"github.com/sotto-chat/sotto/internal/wire/wirepb"
@@ -33,9 +35,6 @@ const (
 	// this long after the senders finished: something is lost or stuck,
 	// and the counts will say so.
 	stallTimeout = 30 * time.Second
-	// ackQueue is how many pushes' ids a receiver holds for its acker
-	// before it stops reading pushes (back-pressure).
-	ackQueue = 64
 	// contentKeySize is how much of a sealed envelope identifies it in the
 	// side table: the version byte, the protobuf tag and length, and the
 	// 33-byte ephemeral public key, unique per sealed envelope.
@@ -121,14 +120,17 @@ type pair struct {
 	next                 atomic.Int64   // next message (throughput)
 	tracing              bool           // -trace: keep sentOf
 
-	mu           sync.Mutex // guards the latencies
+	mu           sync.Mutex // guards the latencies and the failure
+	open         bool       // the phase takes results
 	sendLat      []time.Duration
 	deliveryLat  []time.Duration
 	sentOf       []time.Duration // with -trace: each deliveryLat's send time since start
-	cycles       []int           // per pool slot, copies received (receiver goroutine only)
-	ackRetries   int             // acker goroutine only
-	lastAckID    atomic.Uint64   // the highest id acked
 	firstFailure error
+
+	cycles    []int         // per pool slot, copies received (receiver's reader only)
+	ackMu     sync.Mutex    // guards ackBatch
+	ackBatch  []uint64      // ids pushed and not yet acked
+	lastAckID atomic.Uint64 // the highest id acked
 }
 
 func (p *pair) conns() []*wsclient.Conn {
@@ -341,7 +343,7 @@ func (b *bench) timed(ctx context.Context, pairs []*pair, scenario string, perPa
 		p.next.Store(0)
 		p.sendLat, p.deliveryLat, p.sentOf = nil, nil, nil
 		clear(p.cycles)
-		p.ackRetries, p.firstFailure = 0, nil
+		p.firstFailure = nil
 		p.tracing = o.Trace != ""
 	}
 	var err error
@@ -361,26 +363,23 @@ func (b *bench) timed(ctx context.Context, pairs []*pair, scenario string, perPa
 		b.progress("server process not found here: no server CPU or system call counts")
 	}
 	start := time.Now()
-	var receivers, senders sync.WaitGroup
 	for _, p := range pairs {
-		acks := make(chan []uint64, ackQueue)
-		receivers.Go(func() { p.receive(runCtx, start, &c, acks) })
-		receivers.Go(func() { p.acker(runCtx, start, &c, acks) })
+		p.open = true
+		p.recvAuth.SetPushHandler(func(push *wirepb.Push) { p.receive(runCtx, start, &c, push) })
 	}
+	defer func() {
+		for _, p := range pairs {
+			p.recvAuth.SetPushHandler(nil)
+			p.mu.Lock()
+			p.open = false
+			p.mu.Unlock()
+		}
+	}()
+	var senders sync.WaitGroup
 	if scenario == scenarioThroughput {
 		b.progress("sending %d messages per pair, %d in flight each", perPair, o.Inflight)
 		for _, p := range pairs {
-			for range o.Inflight {
-				senders.Go(func() {
-					for {
-						n := int(p.next.Add(1) - 1)
-						if n >= p.total || runCtx.Err() != nil {
-							return
-						}
-						p.sendOne(runCtx, start, n, &c)
-					}
-				})
-			}
+			senders.Go(func() { p.pump(runCtx, start, &c, o.Inflight) })
 		}
 	} else {
 		b.progress("offering %.0f Sends/s over %d pairs for %v", o.Rate, o.Pairs, o.Duration)
@@ -427,7 +426,11 @@ func (b *bench) timed(ctx context.Context, pairs []*pair, scenario string, perPa
 		res.ServerReadsPerMsg = ptr(float64(after.reads-before.reads) / n)
 	}
 	stop()
-	receivers.Wait()
+	for _, p := range pairs { // the phase ends: late callbacks change nothing
+		p.mu.Lock()
+		p.open = false
+		p.mu.Unlock()
+	}
 
 	elapsed := time.Duration(c.lastAck.Load())
 	res.Sent, res.Delivered, res.Acked = c.sent.Load(), c.delivered.Load(), c.acked.Load()
@@ -444,7 +447,6 @@ func (b *bench) timed(ctx context.Context, pairs []*pair, scenario string, perPa
 	for _, p := range pairs {
 		sendLat = append(sendLat, p.sendLat...)
 		delLat = append(delLat, p.deliveryLat...)
-		res.Retries += int64(p.ackRetries)
 		if p.firstFailure != nil && err == nil {
 			err = fmt.Errorf("pair %d: %w", p.idx, p.firstFailure)
 		}
@@ -466,36 +468,124 @@ func (b *bench) timed(ctx context.Context, pairs []*pair, scenario string, perPa
 	return res, ctx.Err()
 }
 
-// sendOne sends message n (a copy of pool envelope n mod pool size).
-func (p *pair) sendOne(ctx context.Context, start time.Time, n int, c *counters) {
+// pump keeps inflight Sends of the pair outstanding until it has sent
+// them all, as a client with a queue of messages would: the responses'
+// callbacks (on the connection's reader goroutine) return their slots, and
+// each time the pump wakes it sends as many messages as there are free
+// slots, in one write. No goroutine waits on a response: at the rates
+// measured, every handoff between goroutines costs the two cores more than
+// the rest of the tool's work on a message.
+func (p *pair) pump(ctx context.Context, start time.Time, c *counters, inflight int) {
+	var returned atomic.Int64
+	wake := make(chan struct{}, 1)
+	release := func() {
+		returned.Add(1)
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	free := inflight
+	for {
+		free += int(returned.Swap(0))
+		next := int(p.next.Load())
+		if next >= p.total && free == inflight {
+			return // all sent and answered
+		}
+		if k := min(free, p.total-next); k > 0 {
+			p.next.Store(int64(next + k))
+			free -= k
+			p.sendBatch(ctx, start, next, k, c, release)
+			continue
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// sendBatch sends messages [from, from+k) in one write, like send.
+func (p *pair) sendBatch(ctx context.Context, start time.Time, from, k int, c *counters, then func()) {
+	bodies := make([]proto.Message, k)
+	t0 := time.Now()
+	for i := range k {
+		bodies[i] = p.pool[(from+i)%len(p.pool)]
+		p.sentAt[from+i].Store(int64(t0.Sub(start)) + 1)
+	}
+	err := benchclient.StartBatch(ctx, p.senderAnon, bodies, func(_ int, _ *wirepb.Response, retried int, err error) {
+		p.sent(ctx, c, time.Since(t0), retried, err)
+		then()
+	})
+	if err != nil {
+		for range k {
+			p.sent(ctx, c, 0, 0, err)
+			then()
+		}
+	}
+}
+
+// send sends message n (a copy of pool envelope n mod pool size) and
+// records its outcome when the response comes; then, if it was sent, it
+// calls then. The error says that it could not be sent (then is not
+// called; the failure is counted).
+func (p *pair) send(ctx context.Context, start time.Time, n int, c *counters, then func()) error {
 	send := p.pool[n%len(p.pool)]
 	t0 := time.Now()
 	p.sentAt[n].Store(int64(t0.Sub(start)) + 1)
-	var retried int
-	_, err := benchclient.Do(ctx, p.senderAnon, send, &retried)
-	lat := time.Since(t0)
+	err := benchclient.Start(ctx, p.senderAnon, send, func(_ *wirepb.Response, retried int, err error) {
+		p.sent(ctx, c, time.Since(t0), retried, err)
+		then()
+	})
+	if err != nil {
+		p.sent(ctx, c, 0, 0, err)
+	}
+	return err
+}
+
+// sent records the outcome of one Send.
+func (p *pair) sent(ctx context.Context, c *counters, lat time.Duration, retried int, err error) {
 	c.retries.Add(int64(retried))
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if err != nil {
 		if ctx.Err() == nil {
 			c.errors.Add(1)
-			if p.firstFailure == nil {
-				p.firstFailure = fmt.Errorf("send: %w", err)
-			}
+			p.fail(fmt.Errorf("send: %w", err))
 		}
 		return
 	}
 	c.sent.Add(1)
-	p.sendLat = append(p.sendLat, lat)
+	p.mu.Lock()
+	if p.open {
+		p.sendLat = append(p.sendLat, lat)
+	}
+	p.mu.Unlock()
+}
+
+// fail records the pair's first failure.
+func (p *pair) fail(err error) {
+	p.mu.Lock()
+	if p.firstFailure == nil && p.open {
+		p.firstFailure = err
+	}
+	p.mu.Unlock()
 }
 
 // schedule sends the pair's messages at fixed intervals from start+offset,
-// at most inflight at once, recording how late it was at worst.
+// at most inflight at once, recording how late it was at worst; it returns
+// once every Send it made is answered.
 func (p *pair) schedule(ctx context.Context, start time.Time, offset, interval time.Duration, inflight int, c *counters, maxLag *atomic.Int64) {
 	sem := make(chan struct{}, inflight)
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() { // wait for the Sends in flight
+		for range inflight {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	release := func() { <-sem }
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for n := range p.total {
@@ -519,111 +609,96 @@ func (p *pair) schedule(ctx context.Context, start time.Time, offset, interval t
 				break
 			}
 		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			p.sendOne(ctx, start, n, c)
-		})
+		if p.send(ctx, start, n, c, release) != nil {
+			release()
+		}
 	}
 }
 
-// receive reads the receiver's pushes, notes each envelope's delivery
-// latency from the side table, and hands the ids to the acker.
-func (p *pair) receive(ctx context.Context, start time.Time, c *counters, acks chan<- []uint64) {
-	pushes := p.recvAuth.Pushes()
-	for {
-		var push *wirepb.Push
-		var ok bool
-		select {
-		case <-ctx.Done():
-			return
-		case push, ok = <-pushes:
-			if !ok {
-				return
-			}
-		}
-		envs := push.GetEnvelopes().GetEnvelopes()
-		if len(envs) == 0 {
+// receive takes one push to the receiver, on its connection's reader
+// goroutine: it notes each envelope's delivery latency from the side
+// table and queues the ids for a quiet Ack.
+func (p *pair) receive(ctx context.Context, start time.Time, c *counters, push *wirepb.Push) {
+	envs := push.GetEnvelopes().GetEnvelopes()
+	if len(envs) == 0 {
+		return
+	}
+	now := time.Since(start)
+	ids := make([]uint64, len(envs))
+	var lats, sentOf []time.Duration
+	unmatched := 0
+	for i, e := range envs {
+		ids[i] = e.GetId()
+		slot, found := p.slots[contentKey(e.GetContent())]
+		if !found {
+			unmatched++
 			continue
 		}
-		now := time.Since(start)
-		ids := make([]uint64, len(envs))
-		var lats, sentOf []time.Duration
-		unmatched := 0
-		for i, e := range envs {
-			ids[i] = e.GetId()
-			slot, found := p.slots[contentKey(e.GetContent())]
-			if !found {
-				unmatched++
-				continue
-			}
-			n := p.cycles[slot]*len(p.pool) + slot
-			p.cycles[slot]++
-			if n >= len(p.sentAt) || p.sentAt[n].Load() == 0 {
-				unmatched++
-				continue
-			}
-			sent := time.Duration(p.sentAt[n].Load() - 1)
-			lats = append(lats, now-sent)
-			if p.tracing {
-				sentOf = append(sentOf, sent)
-			}
+		n := p.cycles[slot]*len(p.pool) + slot
+		p.cycles[slot]++
+		if n >= len(p.sentAt) || p.sentAt[n].Load() == 0 {
+			unmatched++
+			continue
 		}
-		c.delivered.Add(int64(len(envs)))
-		c.unmatched.Add(int64(unmatched))
-		p.mu.Lock()
+		sent := time.Duration(p.sentAt[n].Load() - 1)
+		lats = append(lats, now-sent)
+		if p.tracing {
+			sentOf = append(sentOf, sent)
+		}
+	}
+	c.delivered.Add(int64(len(envs)))
+	c.unmatched.Add(int64(unmatched))
+	p.mu.Lock()
+	if p.open {
 		p.deliveryLat = append(p.deliveryLat, lats...)
 		p.sentOf = append(p.sentOf, sentOf...)
-		p.mu.Unlock()
-		select {
-		case acks <- ids:
-		case <-ctx.Done():
-			return
-		}
+	}
+	p.mu.Unlock()
+	p.queueAcks(ctx, start, c, ids)
+}
+
+// queueAcks acks as clients do: quiet Acks (no answer, nothing waited
+// for), each gathering the ids pushed within wire.AckDelay of the first
+// (up to wire.MaxAckIDs). confirmAck later proves they were carried out.
+func (p *pair) queueAcks(ctx context.Context, start time.Time, c *counters, ids []uint64) {
+	p.ackMu.Lock()
+	p.ackBatch = append(p.ackBatch, ids...)
+	first := len(p.ackBatch) == len(ids)
+	full := len(p.ackBatch) > wire.MaxAckIDs-wire.MaxEnvelopesPerPush
+	p.ackMu.Unlock()
+	switch {
+	case full: // the next push could overfill it
+		p.flushAcks(ctx, start, c)
+	case first:
+		time.AfterFunc(wire.AckDelay, func() { p.flushAcks(ctx, start, c) })
 	}
 }
 
-// acker acks what receive hands it as clients do: quiet Acks (no answer,
-// nothing waited for), each gathering the ids that arrive within
-// wire.AckDelay of the first (up to wire.MaxAckIDs). confirmAck later
-// proves they were carried out.
-func (p *pair) acker(ctx context.Context, start time.Time, c *counters, acks <-chan []uint64) {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		var batch []uint64
-		select {
-		case <-ctx.Done():
-			return
-		case batch = <-acks:
-		}
-		timer.Reset(wire.AckDelay)
-	gather:
-		for len(batch) <= wire.MaxAckIDs-wire.MaxEnvelopesPerPush {
-			select {
-			case ids := <-acks:
-				batch = append(batch, ids...)
-			case <-timer.C:
-				break gather
-			case <-ctx.Done():
-				return
-			}
-		}
-		if err := p.recvAuth.Post(ctx, &wirepb.Ack{Ids: batch, Quiet: true}); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			c.errors.Add(1)
-			p.mu.Lock()
-			if p.firstFailure == nil {
-				p.firstFailure = fmt.Errorf("ack: %w", err)
-			}
-			p.mu.Unlock()
-			continue
-		}
-		p.lastAckID.Store(max(p.lastAckID.Load(), slices.Max(batch))) // one acker per pair
-		c.acked.Add(int64(len(batch)))
-		c.lastAck.Store(int64(time.Since(start)))
+// flushAcks sends the gathered ids in one quiet Ack. A timer that finds the
+// batch already sent sends what gathered since, a little early.
+func (p *pair) flushAcks(ctx context.Context, start time.Time, c *counters) {
+	p.ackMu.Lock()
+	batch := p.ackBatch
+	p.ackBatch = nil
+	p.ackMu.Unlock()
+	if len(batch) == 0 || ctx.Err() != nil {
+		return
 	}
+	if err := p.recvAuth.Post(ctx, &wirepb.Ack{Ids: batch, Quiet: true}); err != nil {
+		if ctx.Err() == nil {
+			c.errors.Add(1)
+			p.fail(fmt.Errorf("ack: %w", err))
+		}
+		return
+	}
+	for top := slices.Max(batch); ; {
+		old := p.lastAckID.Load()
+		if top <= old || p.lastAckID.CompareAndSwap(old, top) {
+			break
+		}
+	}
+	c.acked.Add(int64(len(batch)))
+	c.lastAck.Store(int64(time.Since(start)))
 }
 
 // confirmAck waits until the server has carried out the pair's quiet

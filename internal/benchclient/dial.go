@@ -154,12 +154,10 @@ func (d *Dialer) Get(ctx context.Context, path string) ([]byte, error) {
 func Do(ctx context.Context, c *wsclient.Conn, body proto.Message, retried *int) (*wirepb.Response, error) {
 	for attempt := 0; ; attempt++ {
 		resp, err := c.Do(ctx, body)
-		var se *wsclient.StatusError
-		if err == nil || attempt >= MaxRetries || !errors.As(err, &se) ||
-			(se.Code != wirepb.Code_RATE_LIMITED && se.Code != wirepb.Code_UNAVAILABLE) {
+		wait, again := retryAfter(err, attempt)
+		if !again {
 			return resp, err
 		}
-		wait := min(max(time.Duration(se.Status.GetRetryAfterMs())*time.Millisecond, 10*time.Millisecond), MaxRetryWait)
 		if retried != nil {
 			*retried++
 		}
@@ -171,4 +169,56 @@ func Do(ctx context.Context, c *wsclient.Conn, body proto.Message, retried *int)
 		case <-t.C:
 		}
 	}
+}
+
+// Start is Do without waiting: done gets the outcome once, with the number
+// of retries, on c's reader goroutine or a timer's (so it must not block).
+// It is how the load tool keeps many requests in flight without a
+// goroutine each. Start returns an error, and done is not called, if the
+// first attempt cannot be sent.
+func Start(ctx context.Context, c *wsclient.Conn, body proto.Message, done func(resp *wirepb.Response, retried int, err error)) error {
+	return c.Start(ctx, body, retrying(ctx, c, body, 0, done))
+}
+
+// StartBatch is Start for several requests written together (see
+// wsclient.Conn.StartBatch): done gets each one's outcome with its index.
+func StartBatch(ctx context.Context, c *wsclient.Conn, bodies []proto.Message, done func(i int, resp *wirepb.Response, retried int, err error)) error {
+	dones := make([]func(*wirepb.Response, error), len(bodies))
+	for i, body := range bodies {
+		dones[i] = retrying(ctx, c, body, 0, func(resp *wirepb.Response, retried int, err error) {
+			done(i, resp, retried, err)
+		})
+	}
+	return c.StartBatch(ctx, bodies, dones)
+}
+
+// retrying returns the callback of attempt n of a Start: it hands the
+// outcome to done, or sends the request again after the wait the server
+// asked for.
+func retrying(ctx context.Context, c *wsclient.Conn, body proto.Message, n int, done func(*wirepb.Response, int, error)) func(*wirepb.Response, error) {
+	return func(resp *wirepb.Response, err error) {
+		wait, again := retryAfter(err, n)
+		if !again {
+			done(resp, n, err)
+			return
+		}
+		time.AfterFunc(wait, func() {
+			if err := ctx.Err(); err != nil {
+				done(nil, n+1, err)
+			} else if err := c.Start(ctx, body, retrying(ctx, c, body, n+1, done)); err != nil {
+				done(nil, n+1, err)
+			}
+		})
+	}
+}
+
+// retryAfter says whether attempt (from 0) of a request that failed with
+// err is to be tried again, and after how long.
+func retryAfter(err error, attempt int) (time.Duration, bool) {
+	var se *wsclient.StatusError
+	if err == nil || attempt >= MaxRetries || !errors.As(err, &se) ||
+		(se.Code != wirepb.Code_RATE_LIMITED && se.Code != wirepb.Code_UNAVAILABLE) {
+		return 0, false
+	}
+	return min(max(time.Duration(se.Status.GetRetryAfterMs())*time.Millisecond, 10*time.Millisecond), MaxRetryWait), true
 }

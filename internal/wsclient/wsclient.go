@@ -57,9 +57,18 @@ type Conn struct {
 	pushes chan *wirepb.Push
 	done   chan struct{}
 
+	onPush atomic.Pointer[func(*wirepb.Push)] // SetPushHandler's, if set
+
 	mu      sync.Mutex
-	pending map[uint64]chan *wirepb.Response
+	pending map[uint64]waiter
 	err     error
+}
+
+// waiter is a request waiting for its response: a Do blocked on ch, or a
+// Start whose done is called by the reader.
+type waiter struct {
+	ch   chan *wirepb.Response
+	done func(*wirepb.Response, error)
 }
 
 // Options configure Dial.
@@ -80,7 +89,7 @@ func Dial(ctx context.Context, url string, opts *Options) (*Conn, error) {
 		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}
 	c := &Conn{ws: wc, pushes: make(chan *wirepb.Push, PushBuffer), done: make(chan struct{}),
-		pending: map[uint64]chan *wirepb.Response{}}
+		pending: map[uint64]waiter{}}
 	go c.read()
 	return c, nil
 }
@@ -103,29 +112,54 @@ func (c *Conn) read() {
 		switch k := f.Kind.(type) {
 		case *wirepb.Frame_Response:
 			c.mu.Lock()
-			ch := c.pending[k.Response.Id]
+			w, ok := c.pending[k.Response.Id]
 			delete(c.pending, k.Response.Id)
 			c.mu.Unlock()
-			if ch != nil {
-				ch <- k.Response
-			} else if k.Response.Id == 0 {
-				c.fail(&StatusError{Code: k.Response.GetStatus().GetCode(), Message: k.Response.GetStatus().GetMessage(), Status: k.Response.GetStatus()})
+			switch {
+			case ok && w.done != nil:
+				w.done(k.Response, statusError(k.Response))
+			case ok:
+				w.ch <- k.Response
+			case k.Response.Id == 0:
+				c.fail(statusError(k.Response))
 			}
 		case *wirepb.Frame_Push:
-			c.pushes <- k.Push
+			if f := c.onPush.Load(); f != nil {
+				(*f)(k.Push)
+			} else {
+				c.pushes <- k.Push
+			}
 		}
 	}
 }
 
+// statusError is a response's status as an error: nil for OK.
+func statusError(resp *wirepb.Response) error {
+	s := resp.GetStatus()
+	if s.GetCode() == wirepb.Code_OK {
+		return nil
+	}
+	return &StatusError{Code: s.GetCode(), Message: s.GetMessage(), Status: s}
+}
+
 func (c *Conn) fail(err error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.err == nil {
 		c.err = err
 	}
-	for id, ch := range c.pending {
-		close(ch)
+	var started []func(*wirepb.Response, error)
+	for id, w := range c.pending {
+		if w.done != nil {
+			started = append(started, w.done)
+		} else {
+			close(w.ch)
+		}
 		delete(c.pending, id)
+	}
+	closed := fmt.Errorf("%w: %w", ErrClosed, c.err)
+	c.mu.Unlock()
+	for _, done := range started {
+		done(nil, closed)
 	}
 }
 
@@ -139,38 +173,97 @@ func (c *Conn) Err() error {
 // Do sends a request with body and waits for its response. A response with
 // a status other than OK is returned as a *StatusError (with the response).
 func (c *Conn) Do(ctx context.Context, body proto.Message) (*wirepb.Response, error) {
-	id := c.nextID.Add(1)
 	ch := make(chan *wirepb.Response, 1)
-	c.mu.Lock()
-	if c.err != nil {
-		err := c.err
-		c.mu.Unlock()
-		return nil, fmt.Errorf("%w: %w", ErrClosed, err)
-	}
-	c.pending[id] = ch
-	c.mu.Unlock()
-	b, err := wire.Encode(wire.NewRequest(id, body))
+	ids, err := c.send(ctx, []proto.Message{body}, []waiter{{ch: ch}})
 	if err != nil {
-		c.forget(id)
 		return nil, err
-	}
-	if err := c.ws.Write(ctx, ws.OpBinary, b); err != nil {
-		c.forget(id)
-		return nil, fmt.Errorf("send request: %w", err)
 	}
 	select {
 	case resp, ok := <-ch:
 		if !ok {
 			return nil, fmt.Errorf("%w: %w", ErrClosed, c.Err())
 		}
-		if s := resp.GetStatus(); s.GetCode() != wirepb.Code_OK {
-			return resp, &StatusError{Code: s.GetCode(), Message: s.GetMessage(), Status: s}
-		}
-		return resp, nil
+		return resp, statusError(resp)
 	case <-ctx.Done():
-		c.forget(id)
+		c.forget(ids[0])
 		return nil, ctx.Err()
 	}
+}
+
+// Start sends a request with body and returns without waiting: done gets
+// its response (and a *StatusError if the status is not OK) or the error
+// that ended the connection, exactly once, on the connection's reader
+// goroutine (on the caller's if the write fails), so it must not block.
+// If the request cannot be sent at all (it does not encode, or the
+// connection has ended), Start returns the error and done is never
+// called. A request whose response never comes waits until the connection
+// ends: Start is for clients that bound their requests in flight
+// themselves (the load tool).
+func (c *Conn) Start(ctx context.Context, body proto.Message, done func(*wirepb.Response, error)) error {
+	_, err := c.send(ctx, []proto.Message{body}, []waiter{{done: done}})
+	return err
+}
+
+// StartBatch is Start for several requests written together, in one
+// system call: dones[i] gets the outcome of bodies[i].
+func (c *Conn) StartBatch(ctx context.Context, bodies []proto.Message, dones []func(*wirepb.Response, error)) error {
+	ws := make([]waiter, len(dones))
+	for i, done := range dones {
+		ws[i].done = done
+	}
+	_, err := c.send(ctx, bodies, ws)
+	return err
+}
+
+// send registers each request's waiter under a fresh id and writes the
+// requests together. If the write fails, the waiters still pending get the
+// error: a Start's done is called with it, and a Do's makes send return it.
+func (c *Conn) send(ctx context.Context, bodies []proto.Message, waiters []waiter) ([]uint64, error) {
+	ids := make([]uint64, len(bodies))
+	frames := make([][]byte, len(bodies))
+	for i, body := range bodies {
+		ids[i] = c.nextID.Add(1)
+		b, err := wire.Encode(wire.NewRequest(ids[i], body))
+		if err != nil {
+			return nil, err
+		}
+		frames[i] = b
+	}
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return nil, fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	for i, id := range ids {
+		c.pending[id] = waiters[i]
+	}
+	c.mu.Unlock()
+	var err error
+	if len(frames) == 1 {
+		err = c.ws.Write(ctx, ws.OpBinary, frames[0])
+	} else {
+		err = c.ws.WriteBatch(ctx, ws.OpBinary, frames)
+	}
+	if err == nil {
+		return ids, nil
+	}
+	err = fmt.Errorf("send request: %w", err)
+	lost := false
+	for i, id := range ids {
+		if !c.forget(id) {
+			continue // answered, or failed by the reader
+		}
+		if waiters[i].done != nil {
+			waiters[i].done(nil, err)
+		} else {
+			lost = true
+		}
+	}
+	if lost {
+		return nil, err
+	}
+	return ids, nil
 }
 
 // Post sends a request without waiting for its response, which is
@@ -195,10 +288,13 @@ func (c *Conn) Post(ctx context.Context, body proto.Message) error {
 	return nil
 }
 
-func (c *Conn) forget(id uint64) {
+// forget drops a pending request, and says whether it was still pending.
+func (c *Conn) forget(id uint64) bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.pending[id]
 	delete(c.pending, id)
-	c.mu.Unlock()
+	return ok
 }
 
 // WriteRaw sends raw bytes as one binary message (for tests of hostile
@@ -207,9 +303,21 @@ func (c *Conn) WriteRaw(ctx context.Context, b []byte) error {
 	return c.ws.Write(ctx, ws.OpBinary, b)
 }
 
-// Pushes delivers the server's pushes; it is closed when the connection
-// ends.
+// Pushes delivers the server's pushes, unless a push handler is set; it is
+// closed when the connection ends.
 func (c *Conn) Pushes() <-chan *wirepb.Push { return c.pushes }
+
+// SetPushHandler makes the reader hand each push to f, on its goroutine,
+// instead of queueing it for Pushes; f must not block. nil restores
+// Pushes. A push being handed over when it is called may still reach the
+// previous handler.
+func (c *Conn) SetPushHandler(f func(*wirepb.Push)) {
+	if f == nil {
+		c.onPush.Store(nil)
+		return
+	}
+	c.onPush.Store(&f)
+}
 
 // Done is closed when the connection has ended.
 func (c *Conn) Done() <-chan struct{} { return c.done }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sotto-chat/sotto/internal/wire"
 	"github.com/sotto-chat/sotto/internal/wire/wirepb"
@@ -111,5 +112,108 @@ func TestPostDoesNotWait(t *testing.T) {
 	c.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("%d requests still pending", n)
+	}
+}
+
+// TestStartBatchAndPushHandler: requests started together are answered
+// each to its own callback, once, with its own status; a push handler
+// takes pushes instead of Pushes.
+func TestStartBatchAndPushHandler(t *testing.T) {
+	ctx := context.Background()
+	c, err := Dial(ctx, echoServer(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	handled := make(chan *wirepb.Push, 1)
+	c.SetPushHandler(func(p *wirepb.Push) { handled <- p })
+	type outcome struct {
+		i    int
+		code wirepb.Code
+	}
+	got := make(chan outcome, 10)
+	bodies := []proto.Message{&wirepb.LookupUsername{Hash: make([]byte, 32)}, &wirepb.GetChallenge{}, &wirepb.GetChallenge{}}
+	dones := make([]func(*wirepb.Response, error), len(bodies))
+	for i := range dones {
+		dones[i] = func(resp *wirepb.Response, err error) {
+			if resp == nil {
+				t.Errorf("request %d: no response (%v)", i, err)
+			}
+			got <- outcome{i, Code(err)}
+		}
+	}
+	if err := c.StartBatch(ctx, bodies, dones); err != nil {
+		t.Fatal(err)
+	}
+	want := []wirepb.Code{wirepb.Code_NOT_FOUND, wirepb.Code_OK, wirepb.Code_OK}
+	seen := map[int]bool{}
+	for range want {
+		select {
+		case o := <-got:
+			if seen[o.i] || o.code != want[o.i] {
+				t.Fatalf("request %d: %v (seen before: %v), want %v once", o.i, o.code, seen[o.i], want[o.i])
+			}
+			seen[o.i] = true
+		case <-time.After(5 * time.Second):
+			t.Fatal("a started request was not answered")
+		}
+	}
+	select {
+	case p := <-handled:
+		if p.GetQueueEmpty() == nil {
+			t.Fatalf("push %v", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the push handler got no push")
+	}
+	if len(c.Pushes()) != 0 {
+		t.Fatal("a push went to Pushes despite the handler")
+	}
+	select {
+	case o := <-got:
+		t.Fatalf("request %d answered twice", o.i)
+	default:
+	}
+}
+
+// TestStartedRequestsFailWithTheConnection: a started request that is never
+// answered gets the connection's end; one started after it is refused and
+// its callback never called.
+func TestStartedRequestsFailWithTheConnection(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		for { // read, never answer
+			if _, _, err := ws.Read(r.Context()); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	c, err := Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := make(chan error, 2)
+	if err := c.Start(ctx, &wirepb.GetChallenge{}, func(_ *wirepb.Response, err error) { failed <- err }); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	<-c.Done()
+	select {
+	case err := <-failed:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("pending request ended with %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the pending request's callback was not called")
+	}
+	err = c.Start(ctx, &wirepb.GetChallenge{}, func(*wirepb.Response, error) { t.Error("callback of a refused request") })
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("Start on a closed connection: %v", err)
 	}
 }
